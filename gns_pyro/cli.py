@@ -1,0 +1,47 @@
+"""The ``gns-pyro`` command line.
+
+Each subcommand lives in the module that does its work and registers itself here through a
+``add_parser(subparsers)`` function that sets ``func`` on its parser; ``main`` only dispatches.
+Errors of gns-pyro's own (:class:`gns_pyro.errors.GNSError`) are printed as one line and exit
+with status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gns_pyro import __version__
+from gns_pyro.errors import GNSError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gns_pyro.data import cli as data_cli
+
+    parser = argparse.ArgumentParser(
+        prog="gns-pyro",
+        description="Generative neuro-symbolic models of handwritten characters (Pyro).",
+    )
+    parser.add_argument("--version", action="version", version=f"gns-pyro {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    data_cli.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except GNSError as err:
+        print(f"gns-pyro: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gns-pyro: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

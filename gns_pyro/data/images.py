@@ -1,0 +1,171 @@
+"""Read a character image as a (105, 105) boolean ink mask.
+
+Every image that enters gns-pyro — an official Omniglot PNG, a one-shot run item, a user's own
+drawing — passes through :func:`load_image`, so the conventions live in one place:
+
+* the result is a ``torch.bool`` tensor of shape ``(105, 105)``, indexed ``(row, col)``,
+  with **ink = True**;
+* Omniglot PNGs are 1-bit (mode ``"1"``) with a white background, so ink = black pixels;
+* grayscale (mode ``"L"``, or a ``uint8`` array) is thresholded at 128: pixels darker than 128
+  are ink;
+* an RGB(A)/palette image is accepted only when its colour channels are all equal (a grayscale
+  image saved as RGB); it is then read as grayscale. Transparent pixels are composited onto white.
+  A real colour image is rejected, because there is no safe way to say which colour is ink.
+
+Example::
+
+    >>> from gns_pyro.data.images import load_image
+    >>> img = load_image("images_background/Latin/character01/0674_01.png")  # doctest: +SKIP
+    >>> img.shape, img.dtype                                            # doctest: +SKIP
+    (torch.Size([105, 105]), torch.bool)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from gns_pyro.errors import DataError, DataNotFoundError
+from gns_pyro.render import IMAGE_SIZE  # side length in pixels of every Omniglot image
+
+GRAY_THRESHOLD = 128
+"""Grayscale pixels (0..255) strictly below this value are ink."""
+
+ImageSource = Union[  # noqa: UP007 (a runtime alias: `|` between classes needs Python 3.10)
+    str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray, torch.Tensor
+]
+
+
+def load_image(source: ImageSource, *, name: str | None = None) -> torch.Tensor:
+    """Load one character image as a ``(105, 105)`` ``torch.bool`` tensor with ink = True.
+
+    :param source: a path, the encoded bytes of an image file, a :class:`PIL.Image.Image`, or an
+        array. Arrays: ``bool`` arrays/tensors are taken as ink masks already (True = ink), so
+        ``load_image(load_image(x))`` is the identity; ``uint8`` arrays are grayscale (or
+        ``(H, W, 3|4)`` RGB(A)) pixel values; float arrays are brightness in [0, 1] (as
+        ``matplotlib.pyplot.imread`` returns PNGs) and are thresholded at 0.5, dark = ink.
+    :param name: how to refer to the image in error messages (defaults to the path, if any).
+    :raises DataNotFoundError: the path does not exist.
+    :raises DataError: not a readable image, not 105×105, or a colour image.
+
+    Example::
+
+        >>> import numpy as np
+        >>> page = np.full((105, 105), 255, dtype=np.uint8)
+        >>> page[50:55, 20:80] = 0                       # a black bar
+        >>> load_image(page).sum().item()
+        300
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        name = name or str(path)
+        if not path.is_file():
+            raise DataNotFoundError(f"image file not found: {path}")
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise DataError(f"cannot read image file {path}: {err}") from err
+        return _from_pil(_decode(data, name), name)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        name = name or "image bytes"
+        return _from_pil(_decode(bytes(source), name), name)
+    if isinstance(source, Image.Image):
+        return _from_pil(source, name or "PIL image")
+    if isinstance(source, torch.Tensor):
+        return _from_array(source.detach().cpu().numpy(), name or "tensor")
+    if isinstance(source, np.ndarray):
+        return _from_array(source, name or "array")
+    raise DataError(
+        f"cannot read an image from a {type(source).__name__}; give a path, bytes, a PIL image "
+        "or an array"
+    )
+
+
+def _decode(data: bytes, name: str) -> Image.Image:
+    try:
+        img = Image.open(io.BytesIO(data))
+        # PIL decodes lazily; force it so truncated files fail here, with the file's name.
+        img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise DataError(f"{name}: not a readable image ({err})") from err
+    return img
+
+
+def _check_size(width: int, height: int, name: str) -> None:
+    if (width, height) != (IMAGE_SIZE, IMAGE_SIZE):
+        raise DataError(
+            f"{name}: image must be {IMAGE_SIZE}×{IMAGE_SIZE} pixels, found {width}×{height} "
+            "(width×height)"
+        )
+
+
+def _colour_error(name: str, mode: str) -> DataError:
+    return DataError(
+        f"{name}: a colour image (mode {mode}) cannot be read as a character; the image must be "
+        "binary or grayscale (PIL mode 1 or L)"
+    )
+
+
+def _from_pil(img: Image.Image, name: str) -> torch.Tensor:
+    _check_size(img.width, img.height, name)
+    mode = img.mode
+    if mode == "1":
+        # Mode "1" converts to a bool array with True = white; ink is black.
+        return _to_tensor(~np.asarray(img, dtype=bool))
+    if mode == "L":
+        return _to_tensor(np.asarray(img) < GRAY_THRESHOLD)
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit grayscale: scale to 0..255 so the same threshold applies.
+        arr = np.asarray(img).astype(np.float64)
+        top = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        return _to_tensor(arr / top * 255.0 < GRAY_THRESHOLD)
+    if mode in ("LA", "P", "PA", "RGB", "RGBA", "RGBX", "La"):
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8)
+        return _from_rgba(rgba, name, mode)
+    raise DataError(f"{name}: unsupported image mode {mode!r}; use a binary or grayscale image")
+
+
+def _from_rgba(rgba: np.ndarray, name: str, mode: str) -> torch.Tensor:
+    rgb = rgba[..., :3].astype(np.float64)
+    if rgba.shape[-1] == 4:
+        # Composite onto a white page: a transparent pixel is background, not black ink.
+        alpha = rgba[..., 3:4].astype(np.float64) / 255.0
+        rgb = rgb * alpha + 255.0 * (1.0 - alpha)
+    if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
+        raise _colour_error(name, mode)
+    return _to_tensor(rgb[..., 0] < GRAY_THRESHOLD)
+
+
+def _from_array(arr: np.ndarray, name: str) -> torch.Tensor:
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 2:
+        _check_size(arr.shape[1], arr.shape[0], name)
+        if arr.dtype == bool:
+            return _to_tensor(arr)
+        if np.issubdtype(arr.dtype, np.floating):
+            return _to_tensor(arr < 0.5)
+        if np.issubdtype(arr.dtype, np.integer):
+            return _to_tensor(arr < GRAY_THRESHOLD)
+        raise DataError(f"{name}: unsupported array dtype {arr.dtype}")
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        _check_size(arr.shape[1], arr.shape[0], name)
+        if np.issubdtype(arr.dtype, np.floating):
+            arr = np.clip(arr * 255.0, 0, 255)
+        mode = "RGB" if arr.shape[-1] == 3 else "RGBA"
+        return _from_rgba(arr.astype(np.uint8), name, mode)
+    raise DataError(
+        f"{name}: expected an image array of shape (105, 105) or (105, 105, 3|4), "
+        f"found {tuple(arr.shape)}"
+    )
+
+
+def _to_tensor(mask: np.ndarray) -> torch.Tensor:
+    # Copy: PIL-backed arrays are read-only, and torch warns on (and must not alias) those.
+    return torch.from_numpy(np.array(mask, dtype=bool, copy=True))

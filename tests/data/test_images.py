@@ -1,0 +1,127 @@
+"""load_image: every accepted input form, and a clear error for every bad one."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gns_pyro.data import load_image
+from gns_pyro.errors import DataError, DataNotFoundError
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def binary_image() -> tuple[Image.Image, np.ndarray]:
+    """A 1-bit white page with a black cross; returns the image and its ink mask."""
+    ink = np.zeros((105, 105), dtype=bool)
+    ink[50, 10:90] = True
+    ink[20:80, 40] = True
+    img = Image.fromarray(np.where(ink, 0, 255).astype(np.uint8), mode="L").convert("1")
+    return img, ink
+
+
+@pytest.fixture
+def official_png(omniglot_dir):
+    return omniglot_dir / "one-shot-classification" / "run01" / "training" / "class01.png"
+
+
+@pytest.mark.data
+def test_official_png(official_png):
+    img = load_image(official_png)
+    assert img.shape == (105, 105) and img.dtype == torch.bool
+    assert 0 < img.float().mean().item() < 0.5
+    # Same answer from every input form.
+    assert torch.equal(load_image(str(official_png)), img)
+    assert torch.equal(load_image(official_png.read_bytes()), img)
+    assert torch.equal(load_image(Image.open(official_png)), img)
+    assert torch.equal(load_image(img), img)          # a bool mask is already ink = True
+    assert torch.equal(load_image(img.numpy()), img)
+
+
+def test_mode_1_black_is_ink(tmp_path):
+    img, ink = binary_image()
+    assert img.mode == "1"
+    path = tmp_path / "cross.png"
+    img.save(path)
+    assert np.array_equal(load_image(path).numpy(), ink)
+    assert np.array_equal(load_image(img).numpy(), ink)
+
+
+def test_grayscale_threshold():
+    pixels = np.full((105, 105), 255, dtype=np.uint8)
+    pixels[0, 0] = 127          # darker than 128: ink
+    pixels[0, 1] = 128          # not
+    pixels[0, 2] = 0
+    img = Image.fromarray(pixels, mode="L")
+    for source in (img, png_bytes(img), pixels):
+        mask = load_image(source)
+        assert mask[0, :3].tolist() == [True, False, True]
+        assert mask.sum().item() == 2
+
+
+def test_float_array_is_brightness():
+    page = np.ones((105, 105), dtype=np.float32)
+    page[3, 4] = 0.2
+    assert load_image(page).nonzero().tolist() == [[3, 4]]
+
+
+def test_gray_rgb_accepted_colour_rejected():
+    img, ink = binary_image()
+    gray_rgb = img.convert("RGB")
+    assert np.array_equal(load_image(png_bytes(gray_rgb)).numpy(), ink)
+    colour = np.array(gray_rgb)
+    colour[0, 0] = (255, 0, 0)
+    with pytest.raises(DataError, match="binary or grayscale"):
+        load_image(Image.fromarray(colour, mode="RGB"))
+    with pytest.raises(DataError, match="binary or grayscale"):
+        load_image(png_bytes(Image.fromarray(colour, mode="RGB").convert("P")))
+
+
+def test_transparent_pixels_are_background():
+    rgba = np.zeros((105, 105, 4), dtype=np.uint8)        # black but fully transparent
+    rgba[10, 10] = (0, 0, 0, 255)                          # one opaque black pixel
+    mask = load_image(Image.fromarray(rgba, mode="RGBA"))
+    assert mask.nonzero().tolist() == [[10, 10]]
+
+
+@pytest.mark.parametrize("size", [(104, 105), (105, 104), (210, 210)])
+def test_wrong_size_names_size(size):
+    img = Image.new("1", size, 1)
+    with pytest.raises(DataError, match=f"{size[0]}×{size[1]}"):
+        load_image(png_bytes(img))
+    with pytest.raises(DataError, match=f"{size[0]}×{size[1]}"):
+        load_image(np.zeros((size[1], size[0]), dtype=bool))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataNotFoundError, match="not found"):
+        load_image(tmp_path / "nope.png")
+
+
+def test_not_an_image(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("this is not a PNG")
+    with pytest.raises(DataError, match=r"notes\.png.*not a readable image"):
+        load_image(path)
+
+
+def test_truncated_png():
+    img, _ = binary_image()
+    data = png_bytes(img.convert("L"))
+    with pytest.raises(DataError, match="not a readable image"):
+        load_image(data[: len(data) // 2])
+
+
+def test_bad_types():
+    with pytest.raises(DataError, match="shape"):
+        load_image(np.zeros((105, 105, 2), dtype=np.uint8))
+    with pytest.raises(DataError, match="int"):
+        load_image(42)

@@ -1,0 +1,104 @@
+"""The ``gns-pyro data`` command: ``info`` in-process and as the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gns_pyro.cli import main
+
+SHARED_COUNTS = {
+    "images_background": {"alphabets": 30, "characters": 964, "drawings": 19280},
+    "images_evaluation": {"alphabets": 20, "characters": 659, "drawings": 13180},
+    "strokes_background": {"alphabets": 8, "characters": 242, "drawings": 4840},
+    "strokes_evaluation": {"alphabets": 0, "characters": 0, "drawings": 0},
+    "one_shot_runs": 10,
+}
+FULL_COUNTS = {
+    **SHARED_COUNTS,
+    "strokes_background": {"alphabets": 30, "characters": 964, "drawings": 19280},
+    "strokes_evaluation": {"alphabets": 20, "characters": 659, "drawings": 13180},
+    "one_shot_runs": 20,
+}
+
+
+def expected_counts(root: Path) -> dict:
+    full = (root / "strokes_background.zip").exists() or (root / "strokes_background").is_dir()
+    return FULL_COUNTS if full else SHARED_COUNTS
+
+
+def last_json_line(text: str) -> dict:
+    return json.loads(text.strip().splitlines()[-1])
+
+
+@pytest.mark.data
+def test_data_info_json(omniglot_dir, capsys):
+    assert main(["data", "info", "--data-dir", str(omniglot_dir), "--json"]) == 0
+    out = last_json_line(capsys.readouterr().out)
+    assert out.pop("data_dir") == str(omniglot_dir)
+    assert out == expected_counts(omniglot_dir)
+
+
+@pytest.mark.data
+def test_data_info_table_uses_env_var(omniglot_dir, capsys, monkeypatch):
+    monkeypatch.setenv("GNS_PYRO_DATA", str(omniglot_dir))
+    assert main(["data", "info"]) == 0
+    out = capsys.readouterr().out
+    assert str(omniglot_dir) in out
+    assert "images_background" in out and "19280" in out and "one-shot runs" in out
+
+
+@pytest.mark.data
+def test_console_script_info_json(omniglot_dir):
+    script = Path(sys.executable).parent / "gns-pyro"
+    if not script.exists():
+        pytest.skip(f"console script not installed next to {sys.executable}")
+    env = {k: v for k, v in os.environ.items() if k != "GNS_PYRO_DATA"}
+    proc = subprocess.run([str(script), "data", "info", "--json", "--data-dir", str(omniglot_dir)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = last_json_line(proc.stdout)
+    out.pop("data_dir")
+    assert out == expected_counts(omniglot_dir)
+
+
+def test_data_info_missing_dir(tmp_path, capsys):
+    assert main(["data", "info", "--data-dir", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "gns-pyro data download" in err and "nowhere" in err
+
+
+def test_data_info_corrupt_zip(tmp_path, capsys):
+    (tmp_path / "images_evaluation.zip").write_bytes(os.urandom(2048))
+    assert main(["data", "info", "--data-dir", str(tmp_path), "--json"]) == 2
+    assert "images_evaluation.zip" in capsys.readouterr().err
+
+
+def test_data_info_empty_dir(tmp_path, capsys):
+    assert main(["data", "info", "--data-dir", str(tmp_path), "--json"]) == 0
+    out = last_json_line(capsys.readouterr().out)
+    assert out["one_shot_runs"] == 0
+    assert out["images_background"] == {"alphabets": 0, "characters": 0, "drawings": 0}
+
+
+def test_data_requires_subcommand(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["data"])
+    assert exc.value.code == 2
+
+
+@pytest.mark.data
+def test_data_check_render_json(omniglot_dir, capsys):
+    argv = ["data", "check-render", "--data-dir", str(omniglot_dir), "--n", "20", "--json"]
+    assert main(argv) == 0
+    result = last_json_line(capsys.readouterr().out)
+    assert result["n"] == 20 and 0.7 < result["mean_iou"] <= 1.0
+    assert set(result["per_alphabet"]) <= {
+        "Balinese", "Early_Aramaic", "Greek", "Japanese_(katakana)", "Korean", "Latin", "Sanskrit",
+        "Tagalog",
+    }

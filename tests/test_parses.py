@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+import torch
+
+from gns_pyro.parses import Parses
+
+
+def _drawings():
+    rng = np.random.default_rng(0)
+    return [
+        [rng.normal(size=(2, 2)), rng.normal(size=(5, 2))],
+        [rng.normal(size=(3, 2))],
+        [rng.normal(size=(4, 2)), rng.normal(size=(2, 2)), rng.normal(size=(7, 2))],
+    ]
+
+
+def test_round_trip_and_shapes():
+    drawings = _drawings()
+    parses = Parses.from_control_points(drawings, dtype=torch.float64)
+    assert parses.locations.shape == (3, 3, 2)
+    assert parses.offsets.shape == (3, 3, 6, 2)
+    assert parses.num_strokes.tolist() == [2, 1, 3]
+    assert parses.num_control.tolist() == [[2, 5, 0], [3, 0, 0], [4, 2, 7]]
+    back = parses.to_control_points_list()
+    for d_in, d_out in zip(drawings, back):
+        assert len(d_in) == len(d_out)
+        for a, b in zip(d_in, d_out):
+            np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_offsets_are_differences_and_padding_is_zero():
+    parses = Parses.from_control_points(_drawings(), dtype=torch.float64)
+    assert (parses.offsets[~parses.offset_mask] == 0).all()
+    assert (parses.locations[~parses.stroke_mask] == 0).all()
+    cp = parses.control_points
+    torch.testing.assert_close(
+        cp[:, :, 1:] - cp[:, :, :-1], parses.offsets * parses.offset_mask[..., None]
+    )
+
+
+def test_index_cat_pad():
+    parses = Parses.from_control_points(_drawings())
+    one = parses[1]
+    assert len(one) == 1 and one.num_strokes.tolist() == [1]
+    both = Parses.cat([parses[1:2], Parses.from_control_points([[np.zeros((9, 2))]])])
+    assert both.max_offsets == 8 and both.max_strokes == 3
+    assert both.num_control.tolist() == [[3, 0, 0], [9, 0, 0]]
+    sub = parses[torch.tensor([True, False, True])]
+    assert sub.num_strokes.tolist() == [2, 3]
+    with pytest.raises(ValueError, match="shrink"):
+        parses.pad(1, 1)
+
+
+def test_bad_shapes_rejected():
+    with pytest.raises(ValueError, match="at least 2 control points"):
+        Parses.from_control_points([[np.zeros((1, 2))]])
+    with pytest.raises(ValueError, match="zero parses"):
+        Parses.from_control_points([])
+    good = Parses.from_control_points(_drawings())
+    with pytest.raises(ValueError, match="locations"):
+        Parses(good.locations[:, :1], good.offsets, good.stroke_mask, good.offset_mask)

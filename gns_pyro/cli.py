@@ -16,6 +16,7 @@ from gns_pyro.errors import GNSError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gns_pyro import sample, train_cli
     from gns_pyro.data import cli as data_cli
 
     parser = argparse.ArgumentParser(
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     data_cli.add_parser(subparsers)
+    train_cli.add_parser(subparsers)
+    sample.add_parser(subparsers)
     return parser
 
 

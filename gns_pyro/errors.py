@@ -15,3 +15,7 @@ class DataError(GNSError, ValueError):
 
 class DataNotFoundError(DataError, FileNotFoundError):
     """The Omniglot data folder (or a file expected in it) does not exist."""
+
+
+class WeightsError(GNSError, ValueError):
+    """Trained weights are missing, unreadable, or made for another architecture."""

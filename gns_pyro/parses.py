@@ -189,6 +189,20 @@ class Parses:
             index = slice(index, index + 1 if index != -1 else None)
         return self.map(lambda t: t[index])
 
+    def trim(self) -> Parses:
+        """Drop stroke and offset slots that no parse in the batch uses (keeps at least one)."""
+        S = max(1, int(self.num_strokes.max())) if self.batch_size else 1
+        P = max(1, int(self.offset_mask.sum(-1).max())) if self.batch_size else 1
+        if (S, P) == (self.max_strokes, self.max_offsets):
+            return self
+        return dataclasses.replace(
+            self,
+            locations=self.locations[:, :S],
+            offsets=self.offsets[:, :S, :P],
+            stroke_mask=self.stroke_mask[:, :S],
+            offset_mask=self.offset_mask[:, :S, :P],
+        )
+
     def pad(self, max_strokes: int, max_offsets: int) -> Parses:
         """Pad with empty strokes / offsets up to the given sizes (never trims)."""
         S, P = self.max_strokes, self.max_offsets

@@ -1,0 +1,247 @@
+"""The handwritten-character domain: parts are pen strokes, the canvas is an ink image.
+
+A stroke is a start location ``y_i`` and a trajectory of offsets between the control points
+of its spline (:mod:`gns_pyro.splines`). GeneratePart samples ``y_i`` from the location net and
+then the offsets one at a time from the stroke net, each followed by an "end of stroke" flag.
+The canvas the nets read is the broadened ink of the strokes so far
+(:func:`gns_pyro.render.render_canvases`); adding a stroke deposits its ink.
+
+Deviation from the reference: a stroke may end after its first offset (two control points,
+a straight segment or a dot), because minimal splines of straight strokes have exactly two.
+
+Example::
+
+    >>> parts = CharacterParts().eval()
+    >>> from gns_pyro.models.type_prior import generate_type
+    >>> generate_type(parts, batch_size=2).locations.shape[0]
+    2
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from torch import nn
+
+from gns_pyro.models.sites import end_site, loc_site, offset_site
+from gns_pyro.nets import LocationNet, StrokeNet, TerminationNet
+from gns_pyro.parses import Parses
+from gns_pyro.render import IMAGE_SIZE, broaden, render_canvases, stroke_ink
+
+#: Default caps: strokes per type (never binds on Omniglot, max 29 in the stroke data here) and
+#: offsets per stroke (the reference's 50 steps).
+MAX_STROKES = 40
+MAX_STEPS = 50
+
+
+class CanvasState(NamedTuple):
+    ink: torch.Tensor  # (B, H, W) raw deposited ink of the strokes so far
+    canvas: torch.Tensor  # (B, H, W) what the nets read: broadened, clamped ink
+    prev_end: torch.Tensor  # (B, 2) end point of the previous stroke
+    has_prev: torch.Tensor  # (B,) bool
+
+
+class StrokePart(NamedTuple):
+    location: torch.Tensor  # (B, 2)
+    offsets: torch.Tensor  # (B, T, 2), zero past each stroke's end
+    counts: torch.Tensor  # (B,) number of offsets
+
+
+class ObservedTypes(NamedTuple):
+    """Net outputs for known parses, from one teacher-forced pass."""
+
+    parses: Parses
+    counts: torch.Tensor  # (B, S) offsets per stroke
+    loc_raw: torch.Tensor  # (B, S, 6K)
+    stroke_raw: torch.Tensor  # (B, S, P, 6K + 1)
+    stop_logits: torch.Tensor  # (B, S)
+
+
+class CharacterParts(nn.Module):
+    """The character domain of GenerateType, holding its three networks.
+
+    :param max_strokes: cap on strokes per type.
+    :param max_steps: cap on offsets per stroke.
+    """
+
+    def __init__(
+        self,
+        location_net: LocationNet | None = None,
+        stroke_net: StrokeNet | None = None,
+        termination_net: TerminationNet | None = None,
+        max_strokes: int = MAX_STROKES,
+        max_steps: int = MAX_STEPS,
+    ):
+        super().__init__()
+        self.location_net = location_net or LocationNet()
+        self.stroke_net = stroke_net or StrokeNet()
+        self.termination_net = termination_net or TerminationNet()
+        self.max_parts = max_strokes
+        self.max_steps = max_steps
+        #: ablation switch: when True the nets see a blank canvas while scoring observed types
+        self.blank_canvas = False
+
+    def config(self) -> dict:
+        """Architecture description, stored with trained weights to check compatibility."""
+        return {
+            "location_net": self.location_net.config,
+            "stroke_net": self.stroke_net.config,
+            "termination_net": self.termination_net.config,
+            "max_strokes": self.max_parts,
+            "max_steps": self.max_steps,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> CharacterParts:
+        return cls(
+            LocationNet(**config["location_net"]),
+            StrokeNet(**config["stroke_net"]),
+            TerminationNet(**config["termination_net"]),
+            max_strokes=config["max_strokes"],
+            max_steps=config["max_steps"],
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    # ------------------------------------------------------------------------------ sampling
+    def init_state(self, batch_size: int) -> CanvasState:
+        blank = torch.zeros(
+            batch_size, IMAGE_SIZE, IMAGE_SIZE, dtype=self.dtype, device=self.device
+        )
+        zeros = torch.zeros(batch_size, 2, dtype=self.dtype, device=self.device)
+        no = torch.zeros(batch_size, dtype=torch.bool, device=self.device)
+        return CanvasState(blank, blank, zeros, no)
+
+    def generate_part(self, index, state, alive, temperature, observed) -> StrokePart:
+        if observed is not None:
+            return self._observe_part(index, temperature, observed)
+        i, T = index, temperature
+        gmm = self.location_net(state.canvas, state.prev_end, state.has_prev, T)
+        location = pyro.sample(loc_site(i), gmm)
+        net = self.stroke_net
+        stroke = net.start(state.canvas, location)
+        going = alive.clone()
+        counts = torch.zeros_like(alive, dtype=torch.long)
+        offsets = []
+        for t in range(self.max_steps):
+            raw, stroke = net.step(stroke)
+            with poutine.mask(mask=going):
+                offset = pyro.sample(offset_site(i, t), net.offset_distribution(raw, T))
+                if t < self.max_steps - 1:
+                    end = pyro.sample(end_site(i, t), dist.Bernoulli(logits=net.end_logit(raw) / T))
+                else:
+                    end = torch.ones_like(counts, dtype=offset.dtype)  # the step cap ends it
+            offset = torch.where(going.unsqueeze(-1), offset, torch.zeros_like(offset))
+            offsets.append(offset)
+            counts = counts + going
+            stroke = net.advance(stroke, offset)
+            going = going & (end == 0)
+            if not going.any():
+                break
+        return StrokePart(location, torch.stack(offsets, 1), counts)
+
+    def update_state(
+        self, state: CanvasState, part: StrokePart, alive: torch.Tensor
+    ) -> CanvasState:
+        present = alive & (part.counts > 0)
+        cpts = torch.cat(
+            [part.location.unsqueeze(1), part.location.unsqueeze(1) + part.offsets.cumsum(1)], 1
+        )
+        ink = state.ink
+        if present.any():
+            ink = ink + stroke_ink(
+                cpts.unsqueeze(1), (part.counts + 1).unsqueeze(1), present.unsqueeze(1)
+            )
+        end = part.location + part.offsets.sum(1)
+        prev_end = torch.where(present.unsqueeze(-1), end, state.prev_end)
+        return CanvasState(ink, broaden(ink), prev_end, state.has_prev | present)
+
+    def termination_logits(self, index, state, observed) -> torch.Tensor:
+        if observed is not None:
+            return observed.stop_logits[:, index]
+        return self.termination_net(state.canvas)
+
+    def collect(self, parts: list[StrokePart], alive_per_part: list[torch.Tensor]) -> Parses:
+        P = max(p.offsets.shape[1] for p in parts)
+        stroke_mask = torch.stack([a & (p.counts > 0) for p, a in zip(parts, alive_per_part)], 1)
+        locations = torch.stack([p.location for p in parts], 1)
+        offsets = torch.stack(
+            [nn.functional.pad(p.offsets, (0, 0, 0, P - p.offsets.shape[1])) for p in parts], 1
+        )
+        counts = torch.stack([p.counts for p in parts], 1) * stroke_mask
+        offset_mask = torch.arange(P, device=counts.device) < counts.unsqueeze(-1)
+        locations = torch.where(stroke_mask.unsqueeze(-1), locations, torch.zeros_like(locations))
+        offsets = torch.where(offset_mask.unsqueeze(-1), offsets, torch.zeros_like(offsets))
+        return Parses(locations.detach(), offsets.detach(), stroke_mask, offset_mask)
+
+    # ------------------------------------------------------------------------------ observing
+    def batch_size(self, parses: Parses) -> int:
+        return parses.batch_size
+
+    def num_parts(self, parses: Parses) -> int:
+        return int(parses.num_strokes.max())
+
+    def stop_values(self, parses: Parses, index: int) -> torch.Tensor:
+        return (parses.num_strokes == index + 1).to(parses.offsets.dtype)
+
+    def observe(self, parses: Parses) -> ObservedTypes:
+        """Run all three nets over every stroke of ``parses`` at once (teacher forcing)."""
+        if (parses.num_strokes == 0).any():
+            raise ValueError("every type needs at least one stroke")
+        parses = parses.to(self.device, self.dtype)
+        B, S = parses.stroke_mask.shape
+        counts = parses.offset_mask.sum(-1)
+        if int(counts.max()) > self.max_steps:
+            raise ValueError(
+                f"a stroke has {int(counts.max())} offsets, over the cap {self.max_steps}"
+            )
+        canvases = render_canvases(parses)  # (B, S + 1, H, W): canvas before each stroke
+        if self.blank_canvas:
+            canvases = torch.zeros_like(canvases)
+        b, s = parses.stroke_mask.nonzero(as_tuple=True)
+        cpts = parses.control_points
+        ends = cpts.gather(2, counts[..., None, None].expand(B, S, 1, 2)).squeeze(2)  # (B, S, 2)
+        prev_end = torch.cat([torch.zeros_like(ends[:, :1]), ends[:, :-1]], 1)
+        has_prev = s > 0
+        P = int(counts.max())
+        loc_flat = self.location_net.raw(canvases[b, s], prev_end[b, s], has_prev)
+        stroke_flat = self.stroke_net.teacher_forced(
+            canvases[b, s], parses.locations[b, s], parses.offsets[b, s, :P], counts[b, s]
+        )
+        stop_flat = self.termination_net(canvases[b, s + 1])
+        loc_raw = loc_flat.new_zeros(B, S, loc_flat.shape[-1]).index_put((b, s), loc_flat)
+        stroke_raw = stroke_flat.new_zeros(B, S, P, stroke_flat.shape[-1]).index_put(
+            (b, s), stroke_flat
+        )
+        stop_logits = stop_flat.new_zeros(B, S).index_put((b, s), stop_flat)
+        return ObservedTypes(parses, counts, loc_raw, stroke_raw, stop_logits)
+
+    def _observe_part(self, i: int, temperature: float, obs: ObservedTypes) -> StrokePart:
+        p, T, net = obs.parses, temperature, self.stroke_net
+        location = pyro.sample(
+            loc_site(i), self.location_net.distribution(obs.loc_raw[:, i], T), obs=p.locations[:, i]
+        )
+        counts = obs.counts[:, i]
+        steps = int(counts.max())
+        for t in range(steps):
+            raw = obs.stroke_raw[:, i, t]
+            with poutine.mask(mask=p.offset_mask[:, i, t]):
+                pyro.sample(
+                    offset_site(i, t), net.offset_distribution(raw, T), obs=p.offsets[:, i, t]
+                )
+                if t < self.max_steps - 1:
+                    is_last = (counts == t + 1).to(raw.dtype)
+                    pyro.sample(
+                        end_site(i, t), dist.Bernoulli(logits=net.end_logit(raw) / T), obs=is_last
+                    )
+        return StrokePart(location, p.offsets[:, i, :steps], counts)

@@ -1,0 +1,103 @@
+"""GenerateType: the type prior P(psi) as a Pyro program.
+
+Reads like the paper's pseudocode, batched over a plate of types (AIR-style: the loop runs to
+the batch's largest part count and finished types are masked so they add exactly 0)::
+
+    C <- blank canvas
+    loop:  y_i ~ p(y | C);  x_i ~ p(x | y_i, C)     # GeneratePart (domain)
+           C <- render(y_i, x_i, C)                  # canvas update (domain)
+           v_i ~ Bernoulli(p(v | C))                 # termination
+           stop if v_i
+
+The same program samples new types (``generate_type(domain, batch_size=36)``), scores given
+ones (``parses=`` observes them; or ``poutine.condition`` on :func:`type_conditions`), and
+trains the nets (maximize ``trace.log_prob_sum()`` of the observed program).
+
+Example::
+
+    >>> from gns_pyro.models import CharacterParts
+    >>> domain = CharacterParts().eval()
+    >>> types = generate_type(domain, batch_size=4, temperature=0.5)       # sample
+    >>> type_log_prob(domain, types).shape                                 # score
+    torch.Size([4])
+"""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+
+from gns_pyro.models.sites import PLATE, stop_site
+
+
+def generate_type(
+    domain,
+    batch_size: int | None = None,
+    parses=None,
+    temperature: float = 1.0,
+    max_parts: int | None = None,
+):
+    """Sample (or, with ``parses``, observe) a batch of types; returns the domain's parses.
+
+    :param domain: a :class:`~gns_pyro.models.domain.PartDomain` (an ``nn.Module``).
+    :param batch_size: number of types to sample (taken from ``parses`` when given).
+    :param parses: types to observe; every site then has its value from them.
+    :param temperature: sampling temperature (1 = the model; 0.5 for new concepts).
+    :param max_parts: cap on parts (default ``domain.max_parts``).
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    pyro.module("type_prior", domain)
+    max_parts = domain.max_parts if max_parts is None else max_parts
+    observed = None
+    if parses is not None:
+        batch_size = domain.batch_size(parses)
+        if domain.num_parts(parses) > max_parts:
+            raise ValueError(
+                f"parses have {domain.num_parts(parses)} parts, over the cap {max_parts}"
+            )
+        observed = domain.observe(parses)
+    elif batch_size is None or batch_size < 1:
+        raise ValueError("give a positive batch_size or parses to observe")
+
+    with pyro.plate(PLATE, batch_size):
+        state = domain.init_state(batch_size)
+        alive = torch.ones(batch_size, dtype=torch.bool, device=domain.device)
+        parts, alive_per_part = [], []
+        for i in range(max_parts):
+            with poutine.mask(mask=alive):
+                part = domain.generate_part(i, state, alive, temperature, observed)
+            parts.append(part)
+            alive_per_part.append(alive)
+            if i == max_parts - 1:
+                break  # at the cap a type stops by force: no stop site
+            if observed is None:
+                state = domain.update_state(state, part, alive)
+            logits = domain.termination_logits(i, state, observed)
+            stop_obs = None if observed is None else domain.stop_values(parses, i)
+            with poutine.mask(mask=alive):
+                stop = pyro.sample(
+                    stop_site(i), dist.Bernoulli(logits=logits / temperature), obs=stop_obs
+                )
+            alive = alive & (stop == 0)
+            if not alive.any():
+                break
+    return domain.collect(parts, alive_per_part)
+
+
+def type_log_prob(domain, parses, max_parts: int | None = None) -> torch.Tensor:
+    """log P(psi) of each parse (B,), from the trace of the observed program."""
+    trace = poutine.trace(generate_type).get_trace(domain, parses=parses, max_parts=max_parts)
+    return trace_log_prob(trace)
+
+
+def trace_log_prob(trace) -> torch.Tensor:
+    """Per-item sum (B,) of the masked log-probabilities of every sample site in ``trace``."""
+    trace.compute_log_prob()
+    total = None
+    for node in trace.nodes.values():
+        if node["type"] == "sample" and "log_prob" in node:
+            total = node["log_prob"] if total is None else total + node["log_prob"]
+    return total

@@ -1,0 +1,15 @@
+"""Neural parts of the type prior: a bivariate GMM and the location, stroke and termination nets."""
+
+from gns_pyro.nets.gmm import BivariateGMM, gmm_from_raw
+from gns_pyro.nets.location import LocationNet
+from gns_pyro.nets.stroke import StrokeNet, StrokeState
+from gns_pyro.nets.termination import TerminationNet
+
+__all__ = [
+    "BivariateGMM",
+    "LocationNet",
+    "StrokeNet",
+    "StrokeState",
+    "TerminationNet",
+    "gmm_from_raw",
+]

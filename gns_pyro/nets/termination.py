@@ -1,0 +1,41 @@
+"""Termination net: does the type stop after this stroke? p(v_i | canvas)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gns_pyro.nets.canvas import downsample
+
+
+class TerminationNet(nn.Module):
+    """CNN on the canvas after a stroke -> logit of "stop here".
+
+    Four blocks of [conv 3x3 (64 ch) -> ReLU -> batch norm -> max-pool -> dropout] take the
+    28x28 canvas to 64 features; a 64 -> 64 -> 1 head gives the logit.
+
+    Example::
+
+        >>> TerminationNet()(torch.zeros(3, 105, 105)).shape
+        torch.Size([3])
+    """
+
+    def __init__(self, channels: int = 64, dropout: float = 0.25):
+        super().__init__()
+        self.config = {"channels": channels, "dropout": dropout}
+        blocks, c_in = [], 1
+        for _ in range(4):
+            blocks += [
+                nn.Conv2d(c_in, channels, 3, padding=1),
+                nn.ReLU(),
+                nn.BatchNorm2d(channels),
+                nn.MaxPool2d(2),
+                nn.Dropout(dropout),
+            ]
+            c_in = channels
+        self.cnn = nn.Sequential(*blocks, nn.Flatten())
+        self.head = nn.Sequential(nn.Linear(channels, 64), nn.ReLU(), nn.Linear(64, 1))
+
+    def forward(self, canvas: torch.Tensor) -> torch.Tensor:
+        """Stop logits (N,) for canvases (N, 105, 105)."""
+        return self.head(self.cnn(downsample(canvas))).squeeze(-1)

@@ -1,0 +1,97 @@
+"""Trained weights shipped with the package, and loading/saving them safely.
+
+A weights file is ``torch.save`` of ``{"format", "config", "state_dict"}``: the architecture
+description (:meth:`CharacterParts.config`) travels with the tensors, so loading weights made
+for another architecture fails with a clear :class:`~gns_pyro.errors.WeightsError` instead of a
+shape error from inside torch. The training record (data, settings, scores) lies beside it as
+JSON.
+
+Example::
+
+    >>> from gns_pyro.pretrained import load_type_prior
+    >>> parts = load_type_prior()          # the shipped weights, in eval mode  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from gns_pyro.errors import WeightsError
+from gns_pyro.models.character import CharacterParts
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+TYPE_PRIOR_WEIGHTS = WEIGHTS_DIR / "type_prior.pt"
+TYPE_PRIOR_RECORD = WEIGHTS_DIR / "type_prior.json"
+FORMAT = 1
+
+
+def atomic_write_bytes(path: Path, write) -> None:
+    """Write via ``write(tmp_path)`` to a temp file beside ``path``, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_type_prior(parts: CharacterParts, path: str | os.PathLike) -> None:
+    state = {k: v.detach().cpu() for k, v in parts.state_dict().items()}
+    payload = {"format": FORMAT, "config": parts.config(), "state_dict": state}
+    atomic_write_bytes(Path(path), lambda tmp: torch.save(payload, tmp))
+
+
+def save_json(record: dict, path: str | os.PathLike) -> None:
+    text = json.dumps(record, indent=2, sort_keys=False) + "\n"
+    atomic_write_bytes(Path(path), lambda tmp: Path(tmp).write_text(text))
+
+
+def load_type_prior(
+    path: str | os.PathLike | None = None, device: str | torch.device | None = None
+) -> CharacterParts:
+    """Load trained type-prior nets (default: the weights shipped in ``gns_pyro/weights``).
+
+    :raises WeightsError: missing or unreadable file, or weights of another architecture.
+    """
+    path = Path(path) if path is not None else TYPE_PRIOR_WEIGHTS
+    if not path.is_file():
+        raise WeightsError(
+            f"no trained weights at {path}; train them with `gns-pyro train` "
+            "(or reinstall gns-pyro, which ships them)"
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise WeightsError(f"cannot read weights file {path}: {err}") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or "config" not in payload:
+        raise WeightsError(
+            f"{path} is not a gns-pyro type-prior weights file (format {FORMAT} expected)"
+        )
+    try:
+        parts = CharacterParts.from_config(payload["config"])
+    except (KeyError, TypeError) as err:
+        raise WeightsError(f"{path}: unknown architecture description ({err})") from err
+    expected = CharacterParts().config()
+    mismatch = parts.state_dict().keys() ^ payload["state_dict"].keys()
+    if mismatch:
+        raise WeightsError(
+            f"{path} was made for another architecture: parameters {sorted(mismatch)[:5]} "
+            "do not match this version of gns-pyro"
+        )
+    try:
+        parts.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:
+        raise WeightsError(
+            f"{path} does not fit its architecture description {payload['config']} "
+            f"(this version builds {expected}): {str(err).splitlines()[0]}"
+        ) from err
+    return parts.to(device or "cpu").eval()

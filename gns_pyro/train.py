@@ -1,0 +1,259 @@
+"""Training the type prior: maximum likelihood of the observed GenerateType program.
+
+Conditioning the program on real drawings makes the canvas at stroke ``i`` the render of the
+true strokes before it, so the teacher-forced log-likelihood is ``trace.log_prob_sum()`` of
+``generate_type(parts, parses=batch)``; training maximizes it with Adam.
+
+Data: the background stroke drawings of every available alphabet except those excluded
+(default: Tagalog, held out for the parsing evaluation), split by character (10% of characters,
+fixed seed) into training and validation. Each epoch writes a checkpoint atomically;
+``resume=True`` continues from it. The best epoch by validation NLL is kept, and the run ends
+with a JSON record: data used, settings, epochs, wall time, train and validation NLL per
+drawing and per stroke, and two ablations (untrained nets; trained nets with a blank canvas).
+
+Example (shell)::
+
+    gns-pyro train --out runs/type_prior --epochs 30          # then --resume after a kill
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import pyro
+import torch
+from pyro import poutine
+
+import gns_pyro
+from gns_pyro.data.dataset import SplineDataset, load_spline_dataset
+from gns_pyro.errors import GNSError
+from gns_pyro.models.character import CharacterParts
+from gns_pyro.models.type_prior import generate_type, type_log_prob
+from gns_pyro.parses import Parses
+from gns_pyro.pretrained import (
+    TYPE_PRIOR_RECORD,
+    TYPE_PRIOR_WEIGHTS,
+    atomic_write_bytes,
+    save_json,
+    save_type_prior,
+)
+
+
+@dataclasses.dataclass
+class TrainSettings:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_decay: float = 0.5  # multiply the learning rate by this when validation stalls
+    lr_patience: int = 2  # epochs without improvement before decaying
+    early_stop: int = 6  # epochs without improvement before stopping
+    grad_clip: float = 5.0
+    seed: int = 0
+    val_fraction: float = 0.1
+    exclude: tuple[str, ...] = ("Tagalog",)
+    max_drawings: int | None = None  # use only this many drawings (smoke tests)
+    device: str = "cpu"
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator | None = None):
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+@torch.no_grad()
+def evaluate_nll(parts: CharacterParts, parses: Parses, batch_size: int = 256) -> dict:
+    """Mean negative log P(psi) per drawing and per stroke (eval mode, no gradients)."""
+    was_training = parts.training
+    parts.eval()
+    total, strokes = 0.0, 0
+    with pyro.validation_enabled(False):
+        for idx in batches(len(parses), batch_size):
+            batch = parses[idx].trim().to(parts.device)
+            total -= float(type_log_prob(parts, batch).sum())
+            strokes += int(batch.num_strokes.sum())
+    parts.train(was_training)
+    if not math.isfinite(total):
+        raise GNSError("validation log-likelihood is not finite")
+    return {"per_drawing": total / len(parses), "per_stroke": total / strokes}
+
+
+def _data_record(train: SplineDataset, val: SplineDataset, settings: TrainSettings) -> dict:
+    return {
+        "split": "background",
+        "alphabets": sorted(set(train.alphabets) | set(val.alphabets)),
+        "excluded_alphabets": list(settings.exclude),
+        "spline_settings": train.settings.as_dict(),
+        "train": {
+            "drawings": len(train),
+            "characters": len(set(train.character_ids)),
+            "strokes": int(train.parses.num_strokes.sum()),
+            "mean_strokes_per_drawing": float(train.parses.num_strokes.float().mean()),
+        },
+        "validation": {
+            "drawings": len(val),
+            "characters": len(set(val.character_ids)),
+            "strokes": int(val.parses.num_strokes.sum()),
+        },
+    }
+
+
+def train_type_prior(
+    out_dir: str | Path,
+    settings: TrainSettings | None = None,
+    data_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    install: bool = False,
+) -> dict:
+    """Train the nets; returns the training record (also written to ``out_dir``)."""
+    from tqdm.auto import tqdm
+
+    settings = settings or TrainSettings()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = out_dir / "checkpoint.pt"
+    device = torch.device(settings.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GNSError("--device cuda was asked for but CUDA is not available")
+
+    data = load_spline_dataset(data_dir, exclude_alphabets=settings.exclude, progress=progress)
+    if settings.max_drawings:
+        keep = torch.randperm(len(data), generator=torch.Generator().manual_seed(settings.seed))
+        data = data.subset(keep[: settings.max_drawings].sort().values)
+    train, val = data.split_by_character(settings.val_fraction, seed=settings.seed)
+    if len(train) == 0 or len(val) == 0:
+        raise GNSError("too few drawings for a training/validation split")
+
+    torch.manual_seed(settings.seed)
+    pyro.set_rng_seed(settings.seed)
+    parts = CharacterParts().to(device)
+    untrained_state = {k: v.clone() for k, v in parts.state_dict().items()}
+    optimizer = torch.optim.Adam(parts.parameters(), lr=settings.lr)
+    history, best_val, best_state, best_epoch, start_epoch, elapsed = [], math.inf, None, -1, 0, 0.0
+    if resume and checkpoint_path.exists():
+        ckpt = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        if ckpt["settings"] != dataclasses.asdict(settings):
+            raise GNSError(
+                f"{checkpoint_path} was made with other settings {ckpt['settings']}; "
+                "use another --out or the same settings"
+            )
+        parts.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        untrained_state = ckpt["untrained"]
+        history, best_val, best_state = ckpt["history"], ckpt["best_val"], ckpt["best_state"]
+        best_epoch, start_epoch, elapsed = ckpt["best_epoch"], ckpt["epoch"] + 1, ckpt["elapsed"]
+
+    stale = sum(1 for _ in _since_best(history, best_epoch))
+    for epoch in range(start_epoch, settings.epochs):
+        if stale >= settings.early_stop:
+            break
+        t0 = time.perf_counter()
+        parts.train()
+        generator = torch.Generator().manual_seed(settings.seed * 1000 + epoch)
+        running, seen = 0.0, 0
+        steps = batches(len(train), settings.batch_size, generator)
+        bar = tqdm(
+            steps,
+            total=math.ceil(len(train) / settings.batch_size),
+            desc=f"epoch {epoch + 1}/{settings.epochs}",
+            disable=not progress,
+            leave=False,
+        )
+        with pyro.validation_enabled(False):
+            for idx in bar:
+                batch = train.parses[idx].trim().to(device)
+                trace = poutine.trace(generate_type).get_trace(parts, parses=batch)
+                loss = -trace.log_prob_sum() / len(idx)
+                if not torch.isfinite(loss):
+                    raise GNSError(f"training loss became {loss.item()} at epoch {epoch + 1}")
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(parts.parameters(), settings.grad_clip)
+                optimizer.step()
+                running += loss.item() * len(idx)
+                seen += len(idx)
+                bar.set_postfix(nll=f"{running / seen:.2f}")
+        val_nll = evaluate_nll(parts, val.parses)
+        seconds = time.perf_counter() - t0
+        elapsed += seconds
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_nll_per_drawing": running / seen,
+                "val_nll_per_drawing": val_nll["per_drawing"],
+                "val_nll_per_stroke": val_nll["per_stroke"],
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": seconds,
+            }
+        )
+        if val_nll["per_drawing"] < best_val:
+            best_val, best_epoch = val_nll["per_drawing"], epoch + 1
+            best_state = {k: v.detach().cpu().clone() for k, v in parts.state_dict().items()}
+        stale = sum(1 for _ in _since_best(history, best_epoch))
+        if stale and stale % settings.lr_patience == 0:
+            for group in optimizer.param_groups:
+                group["lr"] *= settings.lr_decay
+        tqdm.write(  # one line per epoch, with or without progress bars
+            f"epoch {epoch + 1}: train NLL {running / seen:.2f}, "
+            f"val NLL {val_nll['per_drawing']:.2f} per drawing "
+            f"({val_nll['per_stroke']:.2f} per stroke), {seconds:.0f} s"
+        )
+        ckpt = {
+            "epoch": epoch,
+            "model": parts.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "untrained": untrained_state,
+            "history": history,
+            "best_val": best_val,
+            "best_state": best_state,
+            "best_epoch": best_epoch,
+            "elapsed": elapsed,
+            "settings": dataclasses.asdict(settings),
+        }
+        atomic_write_bytes(checkpoint_path, lambda tmp, ckpt=ckpt: torch.save(ckpt, tmp))
+
+    if best_state is None:
+        raise GNSError("no epoch was trained (epochs = 0?)")
+    parts.load_state_dict(best_state)
+    parts.eval()
+    record = {
+        "gns_pyro_version": gns_pyro.__version__,
+        "torch_version": torch.__version__,
+        "pyro_version": pyro.__version__,
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, {device}",
+        "data": _data_record(train, val, settings),
+        "settings": dataclasses.asdict(settings),
+        "architecture": parts.config(),
+        "epochs_run": len(history),
+        "best_epoch": best_epoch,
+        "wall_seconds": elapsed,
+        "nll": {
+            "train": evaluate_nll(parts, train.parses),
+            "validation": evaluate_nll(parts, val.parses),
+        },
+        "ablations": {},
+        "history": history,
+    }
+    untrained = CharacterParts().to(device)
+    untrained.load_state_dict(untrained_state)
+    record["ablations"]["untrained_nets"] = evaluate_nll(untrained, val.parses)
+    parts.blank_canvas = True
+    record["ablations"]["blank_canvas"] = evaluate_nll(parts, val.parses)
+    parts.blank_canvas = False
+    save_type_prior(parts, out_dir / "type_prior.pt")
+    save_json(record, out_dir / "type_prior.json")
+    if install:
+        shutil.copyfile(out_dir / "type_prior.pt", TYPE_PRIOR_WEIGHTS)
+        shutil.copyfile(out_dir / "type_prior.json", TYPE_PRIOR_RECORD)
+    return record
+
+
+def _since_best(history: list[dict], best_epoch: int):
+    """Epochs after the best one."""
+    return (h for h in history if h["epoch"] > best_epoch)

@@ -1,0 +1,86 @@
+"""The ``gns-pyro train`` command (see :mod:`gns_pyro.train`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from gns_pyro.train import TrainSettings, train_type_prior
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    defaults = TrainSettings()
+    p = subparsers.add_parser(
+        "train",
+        help="train the type prior's nets on Omniglot stroke data",
+        description="Train the location, stroke and termination nets by maximum likelihood of "
+        "the observed GenerateType program. Writes OUT/type_prior.pt, OUT/type_prior.json and "
+        "a checkpoint per epoch (continue with --resume).",
+    )
+    p.add_argument("--data-dir", default=None, help="Omniglot folder (default: $GNS_PYRO_DATA)")
+    p.add_argument("--out", default="runs/type_prior", help="output folder (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=defaults.val_fraction,
+        help="fraction of characters held out for validation",
+    )
+    p.add_argument(
+        "--exclude",
+        nargs="*",
+        default=list(defaults.exclude),
+        help="alphabets left out of training (default: Tagalog)",
+    )
+    p.add_argument("--max-drawings", type=int, default=None, help="use a subset (smoke runs)")
+    p.add_argument(
+        "--early-stop",
+        type=int,
+        default=defaults.early_stop,
+        help="stop after this many epochs without validation improvement",
+    )
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument(
+        "--install",
+        action="store_true",
+        help="also copy the result into the package's weights folder",
+    )
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = TrainSettings(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        exclude=tuple(args.exclude),
+        max_drawings=args.max_drawings,
+        early_stop=args.early_stop,
+        device=args.device,
+    )
+    record = train_type_prior(
+        args.out,
+        settings,
+        data_dir=args.data_dir,
+        resume=args.resume,
+        progress=not args.no_progress,
+        install=args.install,
+    )
+    summary = {
+        "out": args.out,
+        "epochs_run": record["epochs_run"],
+        "best_epoch": record["best_epoch"],
+        "wall_seconds": round(record["wall_seconds"], 1),
+        "val_nll_per_drawing": record["nll"]["validation"]["per_drawing"],
+        "ablations": {k: v["per_drawing"] for k, v in record["ablations"].items()},
+    }
+    print(json.dumps(summary))
+    return 0

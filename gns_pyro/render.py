@@ -258,6 +258,24 @@ def render_control_points(
     return add_pixel_noise(probs, noise)
 
 
+def apply_affine(
+    control_points: torch.Tensor, num_control: torch.Tensor, affine: torch.Tensor
+) -> torch.Tensor:
+    """Warp (B, S, K, 2) control points by ``affine = (s_x, s_y, t_x, t_y)`` (B, 4).
+
+    Scaling is about the centroid of each parse's existing control points; then the translation.
+    """
+    K = control_points.shape[2]
+    real = (torch.arange(K, device=num_control.device) < num_control.unsqueeze(-1)).unsqueeze(-1)
+    real = real.to(control_points.dtype)
+    count = real.sum((1, 2)).clamp(min=1)  # (B, 1)
+    centroid = (control_points * real).sum((1, 2)) / count  # (B, 2)
+    scale = affine[:, None, None, :2]
+    shift = affine[:, None, None, 2:]
+    c = centroid[:, None, None, :]
+    return (control_points - c) * scale + c + shift
+
+
 def render(
     parses: Parses,
     blur: torch.Tensor | float | None = None,
@@ -267,14 +285,18 @@ def render(
     """Ink probabilities (B, 105, 105) of a batch of parses.
 
     ``blur`` and ``noise`` default to the parses' own token fields, else to
-    :data:`DEFAULT_BLUR` / :data:`DEFAULT_NOISE`.
+    :data:`DEFAULT_BLUR` / :data:`DEFAULT_NOISE`. A token's ``affine`` warp, when present, is
+    applied to the control points first (:func:`apply_affine`).
     """
     if blur is None:
         blur = parses.blur if parses.blur is not None else DEFAULT_BLUR
     if noise is None:
         noise = parses.noise if parses.noise is not None else DEFAULT_NOISE
+    cpts = parses.control_points
+    if parses.affine is not None:
+        cpts = apply_affine(cpts, parses.num_control, parses.affine)
     return render_control_points(
-        parses.control_points, parses.num_control, parses.stroke_mask, blur, noise, settings
+        cpts, parses.num_control, parses.stroke_mask, blur, noise, settings
     )
 
 

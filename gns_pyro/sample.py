@@ -8,6 +8,12 @@ Example::
 Shell::
 
     gns-pyro sample --n 36 --temperature 0.5 --seed 0 --out concepts.png --json
+    gns-pyro sample --n 4 --exemplars 9 --seed 0 --out grid.png   # 9 new tokens of each
+
+With ``--exemplars K`` each row of the grid is one new concept (its type rendered plainly)
+followed by K exemplars: tokens sampled from GenerateToken, rendered with the renderer's
+default blur and no pixel noise, so the pictures show motor variability and the warp rather
+than observation noise.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ import pyro
 import torch
 
 from gns_pyro.models.character import CharacterParts
+from gns_pyro.models.joint import sample_exemplars
 from gns_pyro.models.type_prior import generate_type, type_log_prob
 from gns_pyro.parses import Parses
 from gns_pyro.pretrained import load_type_prior
-from gns_pyro.render import render
+from gns_pyro.render import DEFAULT_BLUR, render
 from gns_pyro.viz import save_grid
 
 
@@ -68,6 +75,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="concepts.png", help="grid image to write (PNG)")
     p.add_argument("--weights", default=None, help="weights file (default: the shipped ones)")
+    p.add_argument(
+        "--exemplars",
+        type=int,
+        default=0,
+        help="also draw this many exemplars (new tokens) of each concept",
+    )
     p.add_argument("--json", action="store_true", help="print the types as one JSON object")
     p.set_defaults(func=run)
     return p
@@ -80,9 +93,19 @@ def run(args: argparse.Namespace) -> int:
         raise GNSError(f"--temperature must be positive, got {args.temperature}")
     if args.n < 1:
         raise GNSError(f"--n must be at least 1, got {args.n}")
+    if args.exemplars < 0:
+        raise GNSError(f"--exemplars must be >= 0, got {args.exemplars}")
     parts = load_type_prior(args.weights)
     types, log_prob = sample_types(args.n, args.temperature, args.seed, parts)
-    save_grid(render(types), args.out)
+    if args.exemplars:
+        tokens = sample_exemplars(types, args.exemplars)
+        pictures = render(tokens, blur=DEFAULT_BLUR, noise=0.0).view(
+            args.n, args.exemplars, 105, 105
+        )
+        rows = torch.cat([render(types, noise=0.0).unsqueeze(1), pictures], dim=1)
+        save_grid(rows.flatten(0, 1), args.out, ncols=args.exemplars + 1)
+    else:
+        save_grid(render(types), args.out)
     if args.json:
         print(
             json.dumps(
@@ -95,5 +118,6 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     else:
-        print(f"wrote {args.n} new concepts to {args.out}")
+        extra = f" with {args.exemplars} exemplars each" if args.exemplars else ""
+        print(f"wrote {args.n} new concepts{extra} to {args.out}")
     return 0

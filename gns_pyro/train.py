@@ -138,7 +138,9 @@ def train_type_prior(
     history, best_val, best_state, best_epoch, start_epoch, elapsed = [], math.inf, None, -1, 0, 0.0
     if resume and checkpoint_path.exists():
         ckpt = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        if ckpt["settings"] != dataclasses.asdict(settings):
+        # everything but the epoch budget must match: resuming may extend a run
+        same = {k: v for k, v in ckpt["settings"].items() if k != "epochs"}
+        if same != {k: v for k, v in dataclasses.asdict(settings).items() if k != "epochs"}:
             raise GNSError(
                 f"{checkpoint_path} was made with other settings {ckpt['settings']}; "
                 "use another --out or the same settings"

@@ -24,6 +24,21 @@ from gns_pyro.parses import Parses
 PLATE = "types"
 
 
+def types_plate(size: int, plate=None):
+    """The plate of types: ``plate`` if a composing program made one, else a new one.
+
+    A Pyro plate records a site when it is created, so programs composed into one model (type,
+    token, image) share a single plate object instead of each making their own.
+    """
+    import pyro
+
+    if plate is not None:
+        if plate.size != size:
+            raise ValueError(f"plate of size {plate.size} given for a batch of {size}")
+        return plate
+    return pyro.plate(PLATE, size)
+
+
 def loc_site(i: int) -> str:
     return f"loc_{i}"
 

@@ -29,7 +29,7 @@ import pyro.distributions as dist
 import torch
 from pyro import poutine
 
-from gns_pyro.models.sites import PLATE, stop_site
+from gns_pyro.models.sites import stop_site, types_plate
 
 
 def generate_type(
@@ -38,6 +38,7 @@ def generate_type(
     parses=None,
     temperature: float = 1.0,
     max_parts: int | None = None,
+    plate=None,
 ):
     """Sample (or, with ``parses``, observe) a batch of types; returns the domain's parses.
 
@@ -46,6 +47,7 @@ def generate_type(
     :param parses: types to observe; every site then has its value from them.
     :param temperature: sampling temperature (1 = the model; 0.5 for new concepts).
     :param max_parts: cap on parts (default ``domain.max_parts``).
+    :param plate: the plate of types when composed into a larger model.
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
@@ -62,7 +64,7 @@ def generate_type(
     elif batch_size is None or batch_size < 1:
         raise ValueError("give a positive batch_size or parses to observe")
 
-    with pyro.plate(PLATE, batch_size):
+    with types_plate(batch_size, plate):
         state = domain.init_state(batch_size)
         alive = torch.ones(batch_size, dtype=torch.bool, device=domain.device)
         parts, alive_per_part = [], []

@@ -1,0 +1,132 @@
+"""GenerateToken and the image model: P(theta | psi) and P(I | theta) as Pyro programs.
+
+A token is one drawing of a type: motor noise on each stroke's start (``token_locations``) and
+shape (``token_shapes``: control points relative to the stroke's start, all but the first), a
+global affine warp ``affine = (s_x, s_y, t_x, t_y)`` applied about the centroid of all control
+points, and the render variables ``blur`` (sigma) and ``noise`` (epsilon). The image is
+``I ~ Bernoulli(render(theta))`` per pixel.
+
+Noise scales are BPL's fitted values (DESIGN.md section 1), collected in :class:`TokenPrior`.
+
+=====================  ===========  =========================================================
+site                   value        distribution
+=====================  ===========  =========================================================
+``token_locations``    (B, S, 2)    N(y_i, diag(1.3536, 1.2056)^2), masked to real strokes
+``token_shapes``       (B, S, P, 2) N(type shape, 3.3593^2) per coordinate, masked to real
+                                    control points (the shape is ``cp[1:] - cp[0]``)
+``affine``             (B, 4)       N([1, 1, 0, 0], Sigma_A)
+``blur``               (B,)         Uniform(0.5, 16)
+``noise``              (B,)         Uniform(1e-4, 0.5)
+``image``              (B, H, W)    Bernoulli(render(theta)), observed when an image is given
+=====================  ===========  =========================================================
+
+Example::
+
+    >>> import numpy as np
+    >>> from gns_pyro.parses import Parses
+    >>> types = Parses.from_control_points([[np.array([[20., 20.], [50., 70.], [80., 30.]])]])
+    >>> tokens = generate_token(types)
+    >>> tokens.affine.shape, tokens.blur.shape
+    (torch.Size([1, 4]), torch.Size([1]))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pyro
+import pyro.distributions as dist
+import torch
+
+from gns_pyro.models.sites import types_plate
+from gns_pyro.parses import Parses
+from gns_pyro.render import render
+
+TOKEN_LOCATIONS = "token_locations"
+TOKEN_SHAPES = "token_shapes"
+AFFINE = "affine"
+BLUR = "blur"
+NOISE = "noise"
+IMAGE = "image"
+TOKEN_SITES = (TOKEN_LOCATIONS, TOKEN_SHAPES, AFFINE, BLUR, NOISE)
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenPrior:
+    """Scales of the token model (pixels), BPL's fitted values by default."""
+
+    location_sd: tuple[float, float] = (1.3536, 1.2056)
+    shape_sd: float = 3.3593
+    affine_scale_cov: tuple[tuple[float, float], tuple[float, float]] = (
+        (0.0470, 0.0223),
+        (0.0223, 0.0359),
+    )
+    affine_translation_sd: tuple[float, float] = (5.2658, 5.0867)
+    blur_range: tuple[float, float] = (0.5, 16.0)
+    noise_range: tuple[float, float] = (1e-4, 0.5)
+
+    def affine_distribution(self, batch_size: int, dtype, device) -> dist.MultivariateNormal:
+        cov = torch.zeros(4, 4, dtype=dtype, device=device)
+        cov[:2, :2] = torch.tensor(self.affine_scale_cov, dtype=dtype, device=device)
+        cov[2, 2], cov[3, 3] = (s**2 for s in self.affine_translation_sd)
+        mean = torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=dtype, device=device)
+        return dist.MultivariateNormal(mean, covariance_matrix=cov).expand([batch_size])
+
+
+DEFAULT_TOKEN_PRIOR = TokenPrior()
+
+
+def type_shapes(parses: Parses) -> torch.Tensor:
+    """(B, S, P, 2) control points 1.. of each stroke relative to its start (cumsum of offsets)."""
+    steps = parses.offsets * parses.offset_mask.unsqueeze(-1).to(parses.offsets.dtype)
+    return steps.cumsum(dim=2)
+
+
+def with_shapes(parses: Parses, locations: torch.Tensor, shapes: torch.Tensor) -> Parses:
+    """``parses`` with new stroke starts and relative shapes (offsets re-derived, masked)."""
+    prev = torch.cat([torch.zeros_like(shapes[:, :, :1]), shapes[:, :, :-1]], dim=2)
+    offsets = (shapes - prev) * parses.offset_mask.unsqueeze(-1).to(shapes.dtype)
+    locations = locations * parses.stroke_mask.unsqueeze(-1).to(locations.dtype)
+    return parses.replace(locations=locations, offsets=offsets)
+
+
+def generate_token(types: Parses, prior: TokenPrior = DEFAULT_TOKEN_PRIOR, plate=None) -> Parses:
+    """Sample (or score, under conditioning) one token per type; returns the token parses.
+
+    The returned parses carry the token's strokes plus ``affine``, ``blur`` and ``noise``;
+    :func:`gns_pyro.render.render` applies the warp.
+    """
+    B = types.batch_size
+    dtype, device = types.locations.dtype, types.locations.device
+    stroke_mask = types.stroke_mask.unsqueeze(-1)
+    point_mask = types.offset_mask.unsqueeze(-1)
+    loc_sd = torch.tensor(prior.location_sd, dtype=dtype, device=device)
+    with types_plate(B, plate):
+        locations = pyro.sample(
+            TOKEN_LOCATIONS,
+            dist.Normal(types.locations, loc_sd).mask(stroke_mask).to_event(2),
+        )
+        shapes = pyro.sample(
+            TOKEN_SHAPES,
+            dist.Normal(type_shapes(types), prior.shape_sd).mask(point_mask).to_event(3),
+        )
+        affine = pyro.sample(AFFINE, prior.affine_distribution(B, dtype, device))
+        lo, hi = (torch.tensor(r, dtype=dtype, device=device) for r in prior.blur_range)
+        blur = pyro.sample(BLUR, dist.Uniform(lo, hi).expand([B]))
+        lo, hi = (torch.tensor(r, dtype=dtype, device=device) for r in prior.noise_range)
+        noise = pyro.sample(NOISE, dist.Uniform(lo, hi).expand([B]))
+    token = with_shapes(types, locations, shapes)
+    return token.replace(affine=affine, blur=blur, noise=noise)
+
+
+def image_distribution(tokens: Parses) -> dist.TorchDistribution:
+    """Bernoulli pixels of ``render(tokens)``, probabilities clamped away from 0 and 1."""
+    probs = render(tokens).clamp(1e-6, 1 - 1e-6)
+    return dist.Bernoulli(probs=probs).to_event(2)
+
+
+def image_model(tokens: Parses, image: torch.Tensor | None = None, plate=None) -> torch.Tensor:
+    """``I ~ Bernoulli(render(theta))``; observed when ``image`` (B, 105, 105) is given."""
+    with types_plate(tokens.batch_size, plate):
+        obs = None if image is None else image.to(tokens.locations.dtype)
+        return pyro.sample(IMAGE, image_distribution(tokens), obs=obs)

@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from gns_pyro.errors import WeightsError
+from gns_pyro.models import CharacterParts
+from gns_pyro.nets import LocationNet, StrokeNet, TerminationNet
+from gns_pyro.pretrained import TYPE_PRIOR_WEIGHTS, load_type_prior, save_type_prior
+
+
+def test_round_trip(tmp_path):
+    torch.manual_seed(0)
+    parts = CharacterParts()
+    save_type_prior(parts, tmp_path / "w.pt")
+    loaded = load_type_prior(tmp_path / "w.pt")
+    assert not loaded.training
+    for (k, a), (_, b) in zip(parts.state_dict().items(), loaded.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=k)
+    assert not list(tmp_path.glob("*.tmp"))  # written atomically
+
+
+def test_shipped_weights_load_by_default():
+    assert TYPE_PRIOR_WEIGHTS.is_file(), "the package must ship trained type-prior weights"
+    parts = load_type_prior()
+    assert isinstance(parts, CharacterParts) and not parts.training
+
+
+def test_other_architecture_is_a_clear_error(tmp_path):
+    small = CharacterParts(stroke_net=StrokeNet(hidden_size=32))
+    save_type_prior(small, tmp_path / "small.pt")
+    payload = torch.load(tmp_path / "small.pt", weights_only=True)
+    payload["config"] = CharacterParts().config()  # claims the default architecture
+    torch.save(payload, tmp_path / "lying.pt")
+    with pytest.raises(WeightsError, match="does not fit its architecture"):
+        load_type_prior(tmp_path / "lying.pt")
+
+    payload["state_dict"] = {"something_else.weight": torch.zeros(3)}
+    torch.save(payload, tmp_path / "foreign.pt")
+    with pytest.raises(WeightsError, match="another architecture"):
+        load_type_prior(tmp_path / "foreign.pt")
+
+    payload["config"] = {"location_net": {"no_such_option": 1}}
+    torch.save(payload, tmp_path / "future.pt")
+    with pytest.raises(WeightsError, match="unknown architecture"):
+        load_type_prior(tmp_path / "future.pt")
+
+
+def test_a_small_architecture_loads_from_its_own_description(tmp_path):
+    parts = CharacterParts(
+        LocationNet(num_components=5), StrokeNet(hidden_size=32), TerminationNet(channels=16)
+    )
+    save_type_prior(parts, tmp_path / "small.pt")
+    assert load_type_prior(tmp_path / "small.pt").stroke_net.config["hidden_size"] == 32
+
+
+def test_missing_or_garbage_file(tmp_path):
+    with pytest.raises(WeightsError, match="gns-pyro train"):
+        load_type_prior(tmp_path / "nothing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(WeightsError, match="cannot read"):
+        load_type_prior(tmp_path / "junk.pt")
+    torch.save({"hello": 1}, tmp_path / "dict.pt")
+    with pytest.raises(WeightsError, match="not a gns-pyro type-prior"):
+        load_type_prior(tmp_path / "dict.pt")

@@ -18,6 +18,7 @@ from gns_pyro.errors import GNSError
 def build_parser() -> argparse.ArgumentParser:
     from gns_pyro import sample, train_cli
     from gns_pyro.data import cli as data_cli
+    from gns_pyro.inference import cli as inference_cli
 
     parser = argparse.ArgumentParser(
         prog="gns-pyro",
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_cli.add_parser(subparsers)
     train_cli.add_parser(subparsers)
     sample.add_parser(subparsers)
+    inference_cli.add_parsers(subparsers)
     return parser
 
 

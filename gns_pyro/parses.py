@@ -186,7 +186,10 @@ class Parses:
     def __getitem__(self, index) -> Parses:
         """Select parses with an int, slice, index tensor or boolean mask; keeps the batch axis."""
         if isinstance(index, int):
-            index = slice(index, index + 1 if index != -1 else None)
+            if not -self.batch_size <= index < self.batch_size:
+                raise IndexError(f"parse {index} of a batch of {self.batch_size}")
+            index = index % self.batch_size
+            index = slice(index, index + 1)
         return self.map(lambda t: t[index])
 
     def trim(self) -> Parses:

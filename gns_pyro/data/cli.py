@@ -19,40 +19,55 @@ from gns_pyro.data.omniglot import COMPONENTS, ENV_VAR, Omniglot, resolve_data_d
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``data`` command and its subcommands to the top-level ``subparsers``."""
     parser = subparsers.add_parser(
-        "data", help="download and inspect the Omniglot data",
+        "data",
+        help="download and inspect the Omniglot data",
         description="Download and inspect the Omniglot data.",
     )
     commands = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     commands.required = True
-    data_dir_help = (f"the Omniglot data folder (default: ${ENV_VAR}, else "
-                     "~/.cache/gns_pyro/omniglot)")
+    data_dir_help = (
+        f"the Omniglot data folder (default: ${ENV_VAR}, else ~/.cache/gns_pyro/omniglot)"
+    )
 
     dl = commands.add_parser(
-        "download", help="fetch the official Omniglot files",
+        "download",
+        help="fetch the official Omniglot files",
         description="Fetch the official Omniglot files (github.com/brendenlake/omniglot), "
         "verify them, and skip those already present.",
     )
     dl.add_argument("--data-dir", default=None, help=data_dir_help)
-    dl.add_argument("--what", choices=WHAT, default="all",
-                    help="which files: images, strokes, one-shot runs, or all (default)")
-    dl.add_argument("--base-url", default=BASE_URL,
-                    help="where the official python/ folder lives (a mirror, file:// URL or "
-                    "local folder); default: %(default)s")
+    dl.add_argument(
+        "--what",
+        choices=WHAT,
+        default="all",
+        help="which files: images, strokes, one-shot runs, or all (default)",
+    )
+    dl.add_argument(
+        "--base-url",
+        default=BASE_URL,
+        help="where the official python/ folder lives (a mirror, file:// URL or "
+        "local folder); default: %(default)s",
+    )
     dl.add_argument("--no-progress", action="store_true", help="do not show progress bars")
     dl.set_defaults(func=run_download)
 
     inf = commands.add_parser(
-        "info", help="count what the data folder holds",
+        "info",
+        help="count what the data folder holds",
         description="Count the alphabets, characters and drawings of each Omniglot part "
         "present in the data folder, and the one-shot runs.",
     )
     inf.add_argument("--data-dir", default=None, help=data_dir_help)
-    inf.add_argument("--json", action="store_true",
-                     help="print one JSON object (on the last line) instead of a table")
+    inf.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (on the last line) instead of a table",
+    )
     inf.set_defaults(func=run_info)
 
     chk = commands.add_parser(
-        "check-render", help="compare rendered stroke data with the official images",
+        "check-render",
+        help="compare rendered stroke data with the official images",
         description="Convert seeded drawings to minimal splines, render them, binarize at 0.5 "
         "and report the IoU with the official PNGs of the same drawers.",
     )
@@ -67,8 +82,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run_download(args: argparse.Namespace) -> int:
     root = resolve_data_dir(args.data_dir)
-    results = download_omniglot(root, what=args.what, base_url=args.base_url,
-                       progress=False if args.no_progress else None)
+    results = download_omniglot(
+        root, what=args.what, base_url=args.base_url, progress=False if args.no_progress else None
+    )
     for name, status in results:
         note = "already present and valid" if status == "present" else "downloaded and verified"
         print(f"{name}: {note}")
@@ -83,8 +99,10 @@ def run_check_render(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{result['n']} drawings: mean IoU {result['mean_iou']:.4f}, "
-          f"median {result['median_iou']:.4f}, min {result['min_iou']:.4f}")
+    print(
+        f"{result['n']} drawings: mean IoU {result['mean_iou']:.4f}, "
+        f"median {result['median_iou']:.4f}, min {result['min_iou']:.4f}"
+    )
     for alphabet, value in result["per_alphabet"].items():
         print(f"  {alphabet:30s} {value:.4f}")
     return 0

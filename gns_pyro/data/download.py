@@ -63,11 +63,15 @@ class OfficialFile:
 
 OFFICIAL_FILES: dict[str, OfficialFile] = {
     "images_background.zip": OfficialFile(
-        "images_background.zip", "images", md5="68d2efa1b9178cc56df9314c21c6e718",
+        "images_background.zip",
+        "images",
+        md5="68d2efa1b9178cc56df9314c21c6e718",
         counts=(30, 964, 19280),
     ),
     "images_evaluation.zip": OfficialFile(
-        "images_evaluation.zip", "images", md5="6b91aef0f799c5bb55b94e3f2daec811",
+        "images_evaluation.zip",
+        "images",
+        md5="6b91aef0f799c5bb55b94e3f2daec811",
         counts=(20, 659, 13180),
     ),
     "strokes_background.zip": OfficialFile(
@@ -203,8 +207,9 @@ def _umask() -> int:
     return mask
 
 
-def _fetch(url: str, dest: Path, spec: OfficialFile, *, progress: bool | None,
-           timeout: float) -> None:
+def _fetch(
+    url: str, dest: Path, spec: OfficialFile, *, progress: bool | None, timeout: float
+) -> None:
     # The temporary file lives in the destination folder so os.replace is an atomic rename.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
@@ -216,9 +221,15 @@ def _fetch(url: str, dest: Path, spec: OfficialFile, *, progress: bool | None,
                     length = response.headers.get("Content-Length")
                     total = int(length) if length and length.isdigit() else None
                     received = 0
-                    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                              desc=dest.name, disable=None if progress is None else not progress,
-                              leave=False) as bar:
+                    with tqdm(
+                        total=total,
+                        unit="B",
+                        unit_scale=True,
+                        unit_divisor=1024,
+                        desc=dest.name,
+                        disable=None if progress is None else not progress,
+                        leave=False,
+                    ) as bar:
                         while chunk := response.read(_CHUNK):
                             out.write(chunk)
                             digest.update(chunk)

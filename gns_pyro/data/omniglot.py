@@ -263,9 +263,7 @@ class _ZipSource(_Source):
 
 def _corrupt_message(path: Path, err: BaseException, member: str | None = None) -> str:
     where = f"{path} (entry {member})" if member else str(path)
-    return (
-        f"{where}: corrupt or truncated zip file ({err}); delete it and {download_hint()}"
-    )
+    return f"{where}: corrupt or truncated zip file ({err}); delete it and {download_hint()}"
 
 
 def _open_source(root: Path, name: str) -> _Source | None:
@@ -307,7 +305,7 @@ def _parse_member(name: str, ext: str) -> _Key | None:
 def _natural_key(key: _Key) -> tuple:
     # character9 before character10, should an alphabet ever pass 99 characters.
     alphabet, character, stem = key
-    return alphabet, int(character[len("character"):]), character, stem
+    return alphabet, int(character[len("character") :]), character, stem
 
 
 def parse_drawer(stem: str) -> int | str:
@@ -514,8 +512,9 @@ class Omniglot:
     ) -> Iterator[CharacterImage]:
         """Iterate over the official images of a split, sorted by alphabet, character, stem."""
         for key in self._select("images", split, alphabets):
-            yield CharacterImage(split, *key, drawer=parse_drawer(key[2]),
-                                 image=self._image(split, key))
+            yield CharacterImage(
+                split, *key, drawer=parse_drawer(key[2]), image=self._image(split, key)
+            )
 
     def read_image(
         self, alphabet: str, character: str, stem: str, split: str = "background"
@@ -619,11 +618,16 @@ class Omniglot:
             raise DataNotFoundError(f"no one-shot run {name!r} in {self.root}") from None
         images: dict[str, dict[str, torch.Tensor]] = {"training": {}, "test": {}}
         for member in sorted(m for m in src.names() if m.startswith(prefix)):
-            parts = PurePosixPath(member[len(prefix):]).parts
-            if len(parts) == 2 and parts[0] in images and parts[1].endswith(".png") \
-                    and not _is_junk(parts):
-                images[parts[0]][parts[1][:-4]] = load_image(src.read(member),
-                                                             name=src.describe(member))
+            parts = PurePosixPath(member[len(prefix) :]).parts
+            if (
+                len(parts) == 2
+                and parts[0] in images
+                and parts[1].endswith(".png")
+                and not _is_junk(parts)
+            ):
+                images[parts[0]][parts[1][:-4]] = load_image(
+                    src.read(member), name=src.describe(member)
+                )
         labels_name = prefix + "class_labels.txt"
         pairs = _parse_class_labels(src.read(labels_name), src.describe(labels_name))
         for test_name, train_name in pairs:
@@ -646,8 +650,10 @@ def _parse_class_labels(data: bytes, name: str) -> list[tuple[str, str]]:
         if not fields:
             continue
         if len(fields) != 2:
-            raise DataError(f"{name}, line {lineno}: expected 'test/itemNN.png "
-                            f"training/classMM.png', found {line[:80]!r}")
+            raise DataError(
+                f"{name}, line {lineno}: expected 'test/itemNN.png "
+                f"training/classMM.png', found {line[:80]!r}"
+            )
         pairs.append(tuple(PurePosixPath(f).stem for f in fields))
     return pairs
 
@@ -688,8 +694,12 @@ def count_runs_zip(path: str | os.PathLike) -> int:
         runs = set()
         for member in src.names():
             parts = PurePosixPath(member).parts
-            if not _is_junk(parts) and len(parts) >= 2 and parts[-1] == "class_labels.txt" \
-                    and _RUN_RE.match(parts[-2]):
+            if (
+                not _is_junk(parts)
+                and len(parts) >= 2
+                and parts[-1] == "class_labels.txt"
+                and _RUN_RE.match(parts[-2])
+            ):
                 runs.add(parts[-2])
     finally:
         src.close()
@@ -700,5 +710,3 @@ def info(root: str | os.PathLike | None = None) -> dict:
     """Counts of what a data folder holds; see :meth:`Omniglot.info`."""
     with Omniglot(root) as data:
         return data.info()
-
-

@@ -101,3 +101,18 @@ def sample_exemplars(
     index = torch.arange(types.batch_size, device=types.locations.device).repeat_interleave(n)
     with torch.no_grad():
         return poutine.block(generate_token)(types[index], token_prior)
+
+
+def token_image_model(
+    types: Parses, image: torch.Tensor, token_prior: TokenPrior = DEFAULT_TOKEN_PRIOR
+):
+    """P(theta, I | psi): GenerateToken and the image model for fixed types (token refit)."""
+    plate = types_plate(types.batch_size)
+    theta = generate_token(types, token_prior, plate=plate)
+    return image_model(theta, image, plate=plate)
+
+
+def token_image_log_prob(types: Parses, tokens: Parses, image: torch.Tensor) -> torch.Tensor:
+    """log P(theta, I | psi) per item (B,)."""
+    trace = conditioned_trace(token_image_model, token_conditions(types, tokens), types, image)
+    return trace_log_prob(trace)

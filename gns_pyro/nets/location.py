@@ -28,7 +28,9 @@ class LocationNet(nn.Module):
     def __init__(self, num_components: int = 20, channels=(16, 32, 64, 128), dropout: float = 0.25):
         super().__init__()
         self.config = {
-            "num_components": num_components, "channels": list(channels), "dropout": dropout
+            "num_components": num_components,
+            "channels": list(channels),
+            "dropout": dropout,
         }
         self.num_components = num_components
         blocks, c_in = [], 3

@@ -1,0 +1,158 @@
+"""``infer(image) -> Posterior``: the paper's parsing pipeline in one call.
+
+1. propose stroke sets by random walks on the skeleton (:mod:`.walks`), fit minimal splines;
+2. choose each proposal's stroke order and direction by the type prior, keep the top ``k``
+   (:mod:`.search`);
+3. refine all continuous type and token variables of the ``k`` parses against the image
+   (:mod:`.refinement`);
+4. weight them: ``log pi_k = log P(psi_k, theta_k, I)``, normalized over the ``k``.
+
+Example::
+
+    >>> from gns_pyro.inference import infer
+    >>> post = infer(image, k=5)  # image: (105, 105) bool, ink = True   # doctest: +SKIP
+    >>> post.map.num_strokes, post.weights.sum()                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import torch
+
+from gns_pyro.data.preprocess import SplineSettings
+from gns_pyro.errors import DataError
+from gns_pyro.inference.refinement import RefineSettings, initial_tokens, refine
+from gns_pyro.inference.search import best_orders
+from gns_pyro.inference.walks import WalkSettings, propose_strokes
+from gns_pyro.parses import Parses
+from gns_pyro.splines import fit_minimal_spline, resample_path
+
+#: An image with more ink than this fraction is refused (probably inverted).
+MAX_INK_FRACTION = 0.5
+
+
+@dataclasses.dataclass
+class Posterior:
+    """``k`` parses of one image with their weights (best first)."""
+
+    image: torch.Tensor  # (105, 105) bool
+    types: Parses  # (K)
+    tokens: Parses  # (K)
+    log_weights: torch.Tensor  # (K,) unnormalized: log P(psi_k, theta_k, I)
+    num_proposals: int
+
+    @property
+    def weights(self) -> torch.Tensor:
+        return torch.softmax(self.log_weights, 0)
+
+    @property
+    def map(self) -> Parses:
+        """The most probable parse (its type), batch of one."""
+        return self.types[int(self.log_weights.argmax())]
+
+    def to_json(self) -> list[dict]:
+        return [
+            {
+                "strokes": [cp.astype(float).round(2).tolist() for cp in strokes],
+                "log_weight": float(lw),
+                "weight": float(w),
+            }
+            for strokes, lw, w in zip(
+                self.types.to_control_points_list(), self.log_weights, self.weights
+            )
+        ]
+
+    def plot(self, path: str | os.PathLike | None = None, max_parses: int = 5):
+        """Image with each parse's strokes coloured in order, start points as dots."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from gns_pyro.splines import basis_on_grid
+
+        n = min(max_parses, len(self.types))
+        fig, axes = plt.subplots(1, n, figsize=(2.4 * n, 2.6), squeeze=False)
+        colors = plt.get_cmap("tab10")
+        for ax, strokes, w in zip(axes[0], self.types.to_control_points_list(), self.weights):
+            ax.imshow(self.image.cpu().numpy(), cmap="Greys", alpha=0.35)
+            for i, cp in enumerate(strokes):
+                curve = basis_on_grid(len(cp), 60).numpy() @ cp.astype(float)
+                ax.plot(curve[:, 0], curve[:, 1], color=colors(i % 10), lw=2)
+                ax.plot(cp[0, 0], cp[0, 1], "o", color=colors(i % 10), ms=5)
+            ax.set_title(f"w = {float(w):.2f}", fontsize=9)
+            ax.set_xlim(0, 104)
+            ax.set_ylim(104, 0)
+            ax.axis("off")
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+        return fig
+
+
+def check_image(image) -> torch.Tensor:
+    """A (105, 105) bool ink mask, or a :class:`DataError` that names the problem."""
+    image = torch.as_tensor(image)
+    if image.shape != (105, 105):
+        raise DataError(f"the image must be 105×105, got shape {tuple(image.shape)}")
+    if image.dtype != torch.bool:
+        values = image.unique()
+        if not bool(((values == 0) | (values == 1)).all()):
+            raise DataError(
+                "the image must be binary (ink = 1 / True); load files with "
+                "gns_pyro.data.load_image, which converts grayscale"
+            )
+        image = image.bool()
+    ink = float(image.float().mean())
+    if ink == 0:
+        raise DataError("the image has no ink: nothing to parse")
+    if ink > MAX_INK_FRACTION:
+        raise DataError(
+            f"the image is {ink:.0%} ink; characters are dark strokes on a light background "
+            "(is it inverted?)"
+        )
+    return image
+
+
+def proposals_to_parses(proposals: list[list[np.ndarray]], settings=SplineSettings()) -> Parses:
+    """Stroke polylines -> minimal splines, packed as one batch."""
+    drawings = []
+    for strokes in proposals:
+        drawings.append(
+            [
+                fit_minimal_spline(
+                    resample_path(s, settings.spacing), settings.threshold, settings.max_control
+                ).control_points
+                for s in strokes
+            ]
+        )
+    return Parses.from_control_points(drawings)
+
+
+def infer(
+    image,
+    parts=None,
+    k: int = 5,
+    seed: int = 0,
+    walks: WalkSettings = WalkSettings(),
+    refine_settings: RefineSettings = RefineSettings(),
+    max_configs: int = 48,
+) -> Posterior:
+    """Parse one image: proposals, order/direction search, refinement, weights."""
+    from gns_pyro.pretrained import load_type_prior
+
+    image = check_image(image)
+    parts = parts if parts is not None else load_type_prior()
+    proposals = propose_strokes(image, walks, seed=seed)
+    candidates = proposals_to_parses(proposals).to(parts.device, parts.dtype)
+    types, _ = best_orders(parts, candidates, k=k, max_configs=max_configs, seed=seed)
+    tokens = initial_tokens(types, refine_settings)
+    refined = refine(parts, types, tokens, image.to(parts.device), refine_settings)
+    order = refined.log_joint.argsort(descending=True)
+    return Posterior(
+        image, refined.types[order], refined.tokens[order], refined.log_joint[order], len(proposals)
+    )

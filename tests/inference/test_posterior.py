@@ -1,0 +1,140 @@
+import math
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+
+from gns_pyro.errors import DataError
+from gns_pyro.inference import RefineSettings, infer
+from gns_pyro.inference.laplace import laplace_log_marginal, parse_log_marginal
+from gns_pyro.inference.posterior import check_image
+from gns_pyro.inference.refinement import refit_tokens
+from gns_pyro.inference.search import best_orders, reorder
+from gns_pyro.models import CharacterParts, type_log_prob
+from gns_pyro.parses import Parses
+
+
+@pytest.fixture(scope="module")
+def parts():
+    torch.manual_seed(0)
+    return CharacterParts().eval()
+
+
+def _image():
+    img = torch.zeros(105, 105, dtype=torch.bool)
+    img[20:80, 50:53] = True
+    img[50:53, 25:80] = True
+    return img
+
+
+def test_reorder_permutes_and_reverses():
+    a = np.array([[10.0, 10.0], [20.0, 15.0], [30.0, 10.0]])
+    b = np.array([[50.0, 50.0], [60.0, 70.0]])
+    parses = Parses.from_control_points([[a, b]])
+    out = reorder(parses, torch.tensor([0]), torch.tensor([[1, 0]]), torch.tensor([[False, True]]))
+    strokes = out.to_control_points_list()[0]
+    np.testing.assert_allclose(strokes[0], b)
+    np.testing.assert_allclose(strokes[1], a[::-1])
+
+
+def test_best_orders_scores_and_ranks(parts):
+    rng = np.random.default_rng(0)
+    drawings = [[rng.uniform(20, 80, (3, 2)), rng.uniform(20, 80, (2, 2))] for _ in range(3)]
+    proposals = Parses.from_control_points(drawings)
+    best, scores = best_orders(parts, proposals, k=2)
+    assert len(best) == 2 and scores[0] >= scores[1]
+    # the winner is the best of all 8 configurations of its proposal: check by brute force
+    torch.testing.assert_close(type_log_prob(parts, best), scores, rtol=1e-4, atol=1e-3)
+    for p in range(3):
+        items = torch.full((8,), p)
+        orders = torch.tensor([[0, 1], [1, 0]]).repeat_interleave(4, 0)
+        flips = torch.tensor([[f, g] for f in (False, True) for g in (False, True)] * 2)
+        brute = type_log_prob(parts, reorder(proposals, items, orders, flips)).max()
+        assert brute <= scores[0] + 1e-3
+
+
+def test_infer_posterior(parts):
+    post = infer(_image(), parts, k=3, refine_settings=RefineSettings(steps=15))
+    assert 1 <= len(post.types) <= 3
+    assert torch.isfinite(post.log_weights).all()
+    assert post.weights.sum().item() == pytest.approx(1.0, abs=1e-6)
+    assert (post.log_weights[:-1] >= post.log_weights[1:]).all()
+    assert post.map.batch_size == 1
+    assert len(post.to_json()) == len(post.types)
+    fig = post.plot()
+    assert len(fig.axes) == len(post.types)
+
+
+def test_refinement_never_lowers_the_log_joint(parts):
+    from gns_pyro.inference.posterior import proposals_to_parses
+    from gns_pyro.inference.refinement import initial_tokens, refine
+    from gns_pyro.inference.walks import WalkSettings, propose_strokes
+
+    types = proposals_to_parses(propose_strokes(_image(), WalkSettings(num_walks=10)))[:3].trim()
+    result = refine(parts, types, initial_tokens(types), _image(), RefineSettings(steps=10))
+    assert (result.log_joint >= result.start_log_joint).all()
+    assert (result.log_joint > result.start_log_joint).any()
+    assert torch.isfinite(result.log_joint).all()
+
+
+def test_token_refit_batched_equals_single(parts):
+    from gns_pyro.inference.posterior import proposals_to_parses
+    from gns_pyro.inference.walks import WalkSettings, propose_strokes
+
+    types = proposals_to_parses(propose_strokes(_image(), WalkSettings(num_walks=10)))[:3].trim()
+    settings = RefineSettings(steps=5, patience=100)
+    batched = refit_tokens(types, _image(), settings)
+    for i in range(len(types)):
+        single = refit_tokens(types[i], _image(), settings)
+        torch.testing.assert_close(single.log_joint, batched.log_joint[i : i + 1], rtol=1e-4, atol=1e-2)
+    assert (batched.log_joint >= batched.start_log_joint).all()
+
+
+def test_laplace_is_exact_for_a_conjugate_gaussian():
+    A = torch.tensor([[1.0, 0.5], [0.0, 2.0], [1.0, -1.0]], dtype=torch.float64)
+    x = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)
+    sigma = 0.7
+
+    def model():
+        z = pyro.sample("z", dist.Normal(torch.zeros(2, dtype=torch.float64), 1.0).to_event(1))
+        pyro.sample("x", dist.Normal(A @ z, sigma).to_event(1), obs=x)
+
+    precision = torch.eye(2, dtype=torch.float64) + A.T @ A / sigma**2
+    mode = torch.linalg.solve(precision, A.T @ x / sigma**2)
+    result = laplace_log_marginal(model, {"z": mode})
+    exact = dist.MultivariateNormal(
+        torch.zeros(3, dtype=torch.float64), A @ A.T + sigma**2 * torch.eye(3, dtype=torch.float64)
+    ).log_prob(x)
+    assert result.positive_definite and result.dim == 2
+    assert result.log_marginal.item() == pytest.approx(exact.item(), abs=1e-9)
+
+
+def test_laplace_constrained_site_uses_the_jacobian():
+    # z ~ LogNormal(0, 1): in log space the density is Normal(0, 1): Laplace is exact there
+    def model():
+        pyro.sample("z", dist.LogNormal(torch.tensor(0.0, dtype=torch.float64), 1.0))
+
+    result = laplace_log_marginal(model, {"z": torch.tensor(1.0, dtype=torch.float64)})
+    assert result.log_marginal.item() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_laplace_on_parses_is_finite(parts):
+    post = infer(_image(), parts, k=2, refine_settings=RefineSettings(steps=10))
+    log_marginal, results = parse_log_marginal(parts, post.types, post.tokens, _image())
+    assert math.isfinite(log_marginal.item())
+    assert all(math.isfinite(r.log_marginal.item()) for r in results)
+    assert next(parts.parameters()).dtype == torch.float32  # the caller's nets are untouched
+
+
+def test_bad_images():
+    with pytest.raises(DataError, match="no ink"):
+        check_image(torch.zeros(105, 105, dtype=torch.bool))
+    with pytest.raises(DataError, match="inverted"):
+        check_image(~_image())
+    with pytest.raises(DataError, match="105"):
+        check_image(torch.zeros(28, 28, dtype=torch.bool))
+    with pytest.raises(DataError, match="binary"):
+        check_image(torch.rand(105, 105))
+    assert check_image(_image().float()).dtype == torch.bool  # 0/1 floats are converted

@@ -1,0 +1,117 @@
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import binary_dilation
+from skimage.draw import circle_perimeter, line
+
+from gns_pyro.inference.skeleton import skeleton_graph
+from gns_pyro.inference.walks import WalkSettings, propose_strokes
+
+
+def _draw(*segments, thickness=1):
+    img = np.zeros((105, 105), bool)
+    for (r0, c0), (r1, c1) in segments:
+        rr, cc = line(r0, c0, r1, c1)
+        img[rr, cc] = True
+    return binary_dilation(img, iterations=thickness)
+
+
+def _mhd(a: np.ndarray, b: np.ndarray) -> float:
+    """Modified Hausdorff distance between two point sets (direction agnostic)."""
+    d = np.linalg.norm(a[:, None] - b[None], axis=-1)
+    return max(d.min(1).mean(), d.min(0).mean())
+
+
+def _as_xy(segments):
+    return [np.array([[c0, r0], [c1, r1]], float) for (r0, c0), (r1, c1) in segments]
+
+
+def _dense(poly: np.ndarray) -> np.ndarray:
+    from gns_pyro.splines import resample_path
+
+    return resample_path(poly, 1.0)
+
+
+def _has_stroke_set(proposals, truth, tol=3.0) -> bool:
+    truth = [_dense(t) for t in truth]
+    for strokes in proposals:
+        if len(strokes) != len(truth):
+            continue
+        used = set()
+        ok = True
+        for t in truth:
+            match = [i for i, s in enumerate(strokes) if i not in used and _mhd(_dense(s), t) < tol]
+            if not match:
+                ok = False
+                break
+            used.add(match[0])
+        if ok:
+            return True
+    return False
+
+
+SETTINGS = WalkSettings(num_walks=40)
+
+
+def test_single_line():
+    seg = [((50, 20), (50, 85))]
+    proposals = propose_strokes(_draw(*seg), SETTINGS)
+    assert _has_stroke_set(proposals, _as_xy(seg))
+
+
+def test_l_shape_is_one_stroke_among_proposals():
+    segs = [((20, 30), (80, 30)), ((80, 30), (80, 80))]
+    proposals = propose_strokes(_draw(*segs), SETTINGS)
+    corner = np.array([[30, 20], [30, 80], [80, 80]], float)
+    assert _has_stroke_set(proposals, [corner])
+
+
+def test_cross_two_straight_strokes():
+    segs = [((20, 52), (85, 52)), ((52, 20), (52, 85))]
+    graph = skeleton_graph(_draw(*segs))
+    assert sorted(d for _, d in graph.degree()) == [1, 1, 1, 1, 4]  # one junction, four ends
+    proposals = propose_strokes(_draw(*segs), SETTINGS)
+    assert _has_stroke_set(proposals, _as_xy(segs))
+
+
+def test_circle_has_no_endpoints_and_is_one_stroke():
+    img = np.zeros((105, 105), bool)
+    rr, cc = circle_perimeter(52, 52, 30)
+    img[rr, cc] = True
+    img = binary_dilation(img)
+    graph = skeleton_graph(img)
+    assert [graph.nodes[n]["kind"] for n in graph.nodes] == ["loop"]
+    proposals = propose_strokes(img, SETTINGS)
+    t = np.linspace(0, 2 * np.pi, 200)
+    circle = np.stack([52 + 30 * np.cos(t), 52 + 30 * np.sin(t)], 1)
+    assert _has_stroke_set(proposals, [circle], tol=2.0)
+
+
+def test_two_components_two_strokes():
+    segs = [((10, 15), (40, 15)), ((60, 70), (95, 70))]
+    proposals = propose_strokes(_draw(*segs), SETTINGS)
+    assert _has_stroke_set(proposals, _as_xy(segs))
+    assert all(len(p) == 2 for p in proposals)
+
+
+def test_dot_is_a_stroke():
+    img = _draw(((30, 20), (30, 80)))
+    img[70:72, 50:52] = True
+    proposals = propose_strokes(img, SETTINGS)
+    assert all(len(p) == 2 for p in proposals)
+    assert any(np.allclose(s[0], s[-1], atol=1.5) and len(s) == 2 for s in proposals[0])
+
+
+def test_seeded_and_deterministic():
+    img = _draw(((20, 52), (85, 52)), ((52, 20), (52, 85)), ((20, 20), (85, 85)))
+    a = propose_strokes(img, SETTINGS, seed=3)
+    b = propose_strokes(img, SETTINGS, seed=3)
+    assert len(a) == len(b) and all(
+        len(x) == len(y) and all(np.array_equal(s, t) for s, t in zip(x, y)) for x, y in zip(a, b)
+    )
+    assert len(a) >= 2
+
+
+@pytest.mark.parametrize("img", [np.zeros((105, 105), bool)])
+def test_blank_image_has_no_proposals(img):
+    assert propose_strokes(torch.tensor(img), SETTINGS) == []

@@ -121,3 +121,45 @@ def run(args: argparse.Namespace) -> int:
         extra = f" with {args.exemplars} exemplars each" if args.exemplars else ""
         print(f"wrote {args.n} new concepts{extra} to {args.out}")
     return 0
+
+
+@torch.no_grad()
+def sample_statistics(
+    parts: CharacterParts,
+    n: int = 1000,
+    temperature: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 250,
+) -> dict:
+    """Checks of the prior's samples: stroke counts, ink inside the frame, finiteness.
+
+    A sample keeps its ink inside the frame when every point of its rendered curves lies in
+    ``[0, 104]`` on both axes.
+    """
+    from gns_pyro.render import sample_strokes
+
+    counts, inside, finite = [], [], []
+    pyro.set_rng_seed(seed)
+    for start in range(0, n, batch_size):
+        m = min(batch_size, n - start)
+        types, log_prob = sample_types(m, temperature, None, parts)
+        points, ink = sample_strokes(
+            types.control_points[types.stroke_mask], types.num_control[types.stroke_mask]
+        )
+        real = ink > 0
+        ok = ((points >= 0) & (points <= 104)).all(-1) | ~real  # (N, E)
+        owner = types.stroke_mask.nonzero()[:, 0]
+        stroke_ok = ok.all(-1)
+        # an item is inside iff all its strokes are: count failing strokes per item
+        fails = torch.zeros(m).index_add(0, owner, (~stroke_ok).float())
+        inside.append(fails == 0)
+        counts.append(types.num_strokes)
+        finite.append(torch.isfinite(log_prob) & torch.isfinite(types.offsets).flatten(1).all(1))
+    counts, inside, finite = torch.cat(counts), torch.cat(inside), torch.cat(finite)
+    return {
+        "n": n,
+        "temperature": temperature,
+        "mean_strokes": float(counts.float().mean()),
+        "fraction_inside_frame": float(inside.float().mean()),
+        "all_finite": bool(finite.all()),
+    }

@@ -50,12 +50,12 @@ def test_train_resume_and_record(omniglot_dir, tmp_path, capsys):
 
 @pytest.mark.data
 def test_resume_with_other_settings_is_refused(omniglot_dir, tmp_path):
-    settings = TrainSettings(epochs=1, max_drawings=60, batch_size=30)
+    settings = TrainSettings(epochs=1, max_drawings=30, batch_size=30)
     train_type_prior(tmp_path, settings, data_dir=omniglot_dir, progress=False)
     with pytest.raises(Exception, match="other settings"):
         train_type_prior(
             tmp_path,
-            TrainSettings(epochs=1, max_drawings=60, batch_size=20),
+            TrainSettings(epochs=1, max_drawings=30, batch_size=20),
             data_dir=omniglot_dir,
             resume=True,
             progress=False,

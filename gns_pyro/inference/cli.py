@@ -6,7 +6,7 @@ import argparse
 import json
 
 from gns_pyro.data.images import load_image
-from gns_pyro.inference.posterior import infer
+from gns_pyro.inference.posterior import check_image, infer
 from gns_pyro.inference.refinement import RefineSettings
 
 
@@ -47,7 +47,7 @@ def _posterior(args):
         from gns_pyro.errors import GNSError
 
         raise GNSError(f"--k must be at least 1, got {args.k}")
-    image = load_image(args.image)
+    image = check_image(load_image(args.image))  # bad input fails before any model loads
     parts = load_type_prior(args.weights)
     post = infer(
         image, parts, k=args.k, seed=args.seed, refine_settings=RefineSettings(steps=args.steps)

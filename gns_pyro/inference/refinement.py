@@ -4,9 +4,13 @@ All continuous variables of ``K`` parses are optimized together: type start loca
 offsets, token locations and shapes, the affine warp, blur and pixel noise (the last two
 through a sigmoid onto their prior intervals). The objective is the traced joint
 (:func:`gns_pyro.models.joint.joint_log_prob`) with the stroke structure (counts, order) fixed.
-We drive it with a torch optimizer (Adam) on the traced objective rather than SVI with
-AutoDelta guides: with per-step sites an AutoDelta guide holds one parameter per site
-(hundreds), and each SVI step traces model and guide; the objective and optimum are the same.
+We drive it with a torch optimizer (Adam, one learning rate per variable group) on the traced
+objective rather than SVI with per-parse AutoDelta guides. Measured on 5 parses of one
+evaluation image (one CPU thread, 30 steps): 0.23 s per step here vs 0.36 s per step for
+``SVI(model, AutoDelta, Adam, Trace_ELBO)`` on the same conditioned joint, which traces the
+model and a guide with one parameter per site (28 sites for 5 parses, hundreds for larger
+ones) and, with a single learning rate of 0.3 for every site, diverged (blur, noise and warp
+need smaller steps than pixel coordinates). The objective and its optimum are the same.
 
 Each parse keeps its best state seen, so refinement never lowers the log joint from its start.
 

@@ -88,7 +88,9 @@ def test_token_refit_batched_equals_single(parts):
     batched = refit_tokens(types, _image(), settings)
     for i in range(len(types)):
         single = refit_tokens(types[i], _image(), settings)
-        torch.testing.assert_close(single.log_joint, batched.log_joint[i : i + 1], rtol=1e-4, atol=1e-2)
+        torch.testing.assert_close(
+            single.log_joint, batched.log_joint[i : i + 1], rtol=1e-4, atol=1e-2
+        )
     assert (batched.log_joint >= batched.start_log_joint).all()
 
 

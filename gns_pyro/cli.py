@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gns_pyro import sample, train_cli
     from gns_pyro.data import cli as data_cli
     from gns_pyro.inference import cli as inference_cli
+    from gns_pyro.tasks import cli as tasks_cli
 
     parser = argparse.ArgumentParser(
         prog="gns-pyro",
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_cli.add_parser(subparsers)
     sample.add_parser(subparsers)
     inference_cli.add_parsers(subparsers)
+    tasks_cli.add_parsers(subparsers)
     return parser
 
 

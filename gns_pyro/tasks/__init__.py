@@ -1,0 +1,1 @@
+"""The Omniglot tasks built on the model: one-shot classification (more to come)."""

@@ -1,0 +1,82 @@
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import gns_pyro.tasks.classify as classify
+from gns_pyro.inference.posterior import Posterior
+from gns_pyro.parses import Parses
+
+
+def test_grouped_logsumexp_matches_torch():
+    values = torch.randn(12, dtype=torch.float64) * 50
+    groups = torch.tensor([0, 0, 1, 2, 2, 2, 1, 0, 3, 3, 1, 2])
+    out = classify._grouped_logsumexp(values, groups, 4)
+    for g in range(4):
+        assert out[g].item() == pytest.approx(values[groups == g].logsumexp(0).item(), rel=1e-12)
+
+
+def test_selection_and_summary():
+    assert classify.parse_selection("1-3,7") == [1, 2, 3, 7]
+    results = [
+        {"run": "run01", "correct": True},
+        {"run": "run01", "correct": False},
+        {"run": "run02", "correct": True},
+    ]
+    s = classify.summarize(results, 12.0)
+    assert s["trials"] == 3 and s["errors"] == 1 and s["error_rate"] == pytest.approx(1 / 3)
+    assert s["per_run"]["run01"]["error_rate"] == 0.5
+
+
+def _fake_posterior(image, strokes=1):
+    parses = Parses.from_control_points([[torch.tensor([[10.0, 10.0], [50.0, 50.0]])] * strokes])
+    return Posterior(image, parses, parses, torch.tensor([-100.0]), 1)
+
+
+def test_classify_run_writes_results_and_resumes(tmp_path, monkeypatch):
+    images = {f"class{i:02d}": torch.zeros(105, 105, dtype=torch.bool) for i in (1, 2)}
+    tests = {f"item{i:02d}": torch.zeros(105, 105, dtype=torch.bool) for i in (1, 2)}
+    run = SimpleNamespace(
+        name="run01", training=images, test=tests, labels={"item01": "class02", "item02": "class01"}
+    )
+    monkeypatch.setattr(
+        classify, "cached_posterior", lambda parts, image, path, s: _fake_posterior(image)
+    )
+    calls = []
+
+    def fake_scores(class_posts, test_post, settings):
+        calls.append(1)
+        return {"score": torch.tensor([0.0, 1.0])}  # always class02
+
+    monkeypatch.setattr(classify, "trial_scores", fake_scores)
+    results = classify.classify_run(None, run, tmp_path)
+    assert [r["correct"] for r in results] == [True, False]
+    assert len(calls) == 2
+    saved = json.loads((tmp_path / "trials" / "run01_item01.json").read_text())
+    assert saved["predicted"] == "class02"
+    again = classify.classify_run(None, run, tmp_path)  # resume: nothing recomputed
+    assert len(calls) == 2 and [r["item"] for r in again] == ["item01", "item02"]
+
+
+def test_trial_scores_shapes_and_two_way_rule():
+    from gns_pyro.models import CharacterParts  # noqa: F401  (nets are not needed for refits)
+
+    img_a = torch.zeros(105, 105, dtype=torch.bool)
+    img_a[30:33, 20:85] = True
+    img_b = torch.zeros(105, 105, dtype=torch.bool)
+    img_b[20:85, 50:53] = True
+    line_a = Parses.from_control_points([[torch.tensor([[20.0, 31.0], [84.0, 31.0]])]])
+    line_b = Parses.from_control_points([[torch.tensor([[51.0, 20.0], [51.0, 84.0]])]])
+    posts = [
+        Posterior(img_a, line_a, line_a, torch.tensor([-300.0]), 1),
+        Posterior(img_b, line_b, line_b, torch.tensor([-300.0]), 1),
+    ]
+    test = Posterior(img_a, line_a, line_a, torch.tensor([-300.0]), 1)
+    terms = classify.trial_scores(posts, test, classify.ClassifySettings(refit_steps=10))
+    assert terms["score"].shape == (2,)
+    torch.testing.assert_close(
+        terms["score"],
+        terms["log_class_given_test"] + terms["log_test_given_class"] - terms["log_class"],
+    )
+    assert int(terms["score"].argmax()) == 0  # the same horizontal bar wins

@@ -25,3 +25,28 @@ def omniglot_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+# What the shared development copy holds (see shared/omniglot/README.md) ...
+SHARED_COUNTS = {
+    "images_background": {"alphabets": 30, "characters": 964, "drawings": 19280},
+    "images_evaluation": {"alphabets": 20, "characters": 659, "drawings": 13180},
+    "strokes_background": {"alphabets": 8, "characters": 242, "drawings": 4840},
+    "strokes_evaluation": {"alphabets": 0, "characters": 0, "drawings": 0},
+    "one_shot_runs": 10,
+}
+# ... and what a full official download holds.
+FULL_COUNTS = {
+    **SHARED_COUNTS,
+    "strokes_background": {"alphabets": 30, "characters": 964, "drawings": 19280},
+    "strokes_evaluation": {"alphabets": 20, "characters": 659, "drawings": 13180},
+    "one_shot_runs": 20,
+}
+
+
+@pytest.fixture(scope="session")
+def omniglot_counts(omniglot_dir) -> dict:
+    """What ``Omniglot.info()`` must report for the data folder in use."""
+    root = omniglot_dir
+    full = (root / "strokes_background.zip").exists() or (root / "strokes_background").is_dir()
+    return FULL_COUNTS if full else SHARED_COUNTS

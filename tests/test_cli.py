@@ -12,36 +12,17 @@ import pytest
 
 from gns_pyro.cli import main
 
-SHARED_COUNTS = {
-    "images_background": {"alphabets": 30, "characters": 964, "drawings": 19280},
-    "images_evaluation": {"alphabets": 20, "characters": 659, "drawings": 13180},
-    "strokes_background": {"alphabets": 8, "characters": 242, "drawings": 4840},
-    "strokes_evaluation": {"alphabets": 0, "characters": 0, "drawings": 0},
-    "one_shot_runs": 10,
-}
-FULL_COUNTS = {
-    **SHARED_COUNTS,
-    "strokes_background": {"alphabets": 30, "characters": 964, "drawings": 19280},
-    "strokes_evaluation": {"alphabets": 20, "characters": 659, "drawings": 13180},
-    "one_shot_runs": 20,
-}
-
-
-def expected_counts(root: Path) -> dict:
-    full = (root / "strokes_background.zip").exists() or (root / "strokes_background").is_dir()
-    return FULL_COUNTS if full else SHARED_COUNTS
-
 
 def last_json_line(text: str) -> dict:
     return json.loads(text.strip().splitlines()[-1])
 
 
 @pytest.mark.data
-def test_data_info_json(omniglot_dir, capsys):
+def test_data_info_json(omniglot_dir, capsys, omniglot_counts):
     assert main(["data", "info", "--data-dir", str(omniglot_dir), "--json"]) == 0
     out = last_json_line(capsys.readouterr().out)
     assert out.pop("data_dir") == str(omniglot_dir)
-    assert out == expected_counts(omniglot_dir)
+    assert out == omniglot_counts
 
 
 @pytest.mark.data
@@ -54,17 +35,22 @@ def test_data_info_table_uses_env_var(omniglot_dir, capsys, monkeypatch):
 
 
 @pytest.mark.data
-def test_console_script_info_json(omniglot_dir):
+def test_console_script_info_json(omniglot_dir, omniglot_counts):
     script = Path(sys.executable).parent / "gns-pyro"
     if not script.exists():
         pytest.skip(f"console script not installed next to {sys.executable}")
     env = {k: v for k, v in os.environ.items() if k != "GNS_PYRO_DATA"}
-    proc = subprocess.run([str(script), "data", "info", "--json", "--data-dir", str(omniglot_dir)],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [str(script), "data", "info", "--json", "--data-dir", str(omniglot_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     out = last_json_line(proc.stdout)
     out.pop("data_dir")
-    assert out == expected_counts(omniglot_dir)
+    assert out == omniglot_counts
 
 
 def test_data_info_missing_dir(tmp_path, capsys):
@@ -99,6 +85,12 @@ def test_data_check_render_json(omniglot_dir, capsys):
     result = last_json_line(capsys.readouterr().out)
     assert result["n"] == 20 and 0.7 < result["mean_iou"] <= 1.0
     assert set(result["per_alphabet"]) <= {
-        "Balinese", "Early_Aramaic", "Greek", "Japanese_(katakana)", "Korean", "Latin", "Sanskrit",
+        "Balinese",
+        "Early_Aramaic",
+        "Greek",
+        "Japanese_(katakana)",
+        "Korean",
+        "Latin",
+        "Sanskrit",
         "Tagalog",
     }

@@ -15,27 +15,6 @@ import torch
 from gns_pyro.data import Omniglot, default_data_dir, parse_strokes, resolve_data_dir
 from gns_pyro.errors import DataError, DataNotFoundError
 
-# What the shared development copy holds (see shared/omniglot/README.md) ...
-SHARED_COUNTS = {
-    "images_background": {"alphabets": 30, "characters": 964, "drawings": 19280},
-    "images_evaluation": {"alphabets": 20, "characters": 659, "drawings": 13180},
-    "strokes_background": {"alphabets": 8, "characters": 242, "drawings": 4840},
-    "strokes_evaluation": {"alphabets": 0, "characters": 0, "drawings": 0},
-    "one_shot_runs": 10,
-}
-# ... and what a full official download holds.
-FULL_COUNTS = {
-    **SHARED_COUNTS,
-    "strokes_background": {"alphabets": 30, "characters": 964, "drawings": 19280},
-    "strokes_evaluation": {"alphabets": 20, "characters": 659, "drawings": 13180},
-    "one_shot_runs": 20,
-}
-
-
-def expected_counts(root: Path) -> dict:
-    full = (root / "strokes_background.zip").exists() or (root / "strokes_background").is_dir()
-    return FULL_COUNTS if full else SHARED_COUNTS
-
 
 @pytest.fixture(scope="module")
 def data(omniglot_dir):
@@ -85,15 +64,18 @@ def independent_parse(text: str) -> list[np.ndarray]:
 
 
 @pytest.mark.data
-def test_info_counts(data, omniglot_dir):
-    assert data.info() == expected_counts(omniglot_dir)
+def test_info_counts(data, omniglot_dir, omniglot_counts):
+    assert data.info() == omniglot_counts
 
 
 @pytest.mark.data
 def test_drawing_matches_its_file(data, omniglot_dir):
     drawing = next(data.drawings("background", alphabets=["Latin"]))
     assert (drawing.split, drawing.alphabet, drawing.character) == (
-        "background", "Latin", "character01")
+        "background",
+        "Latin",
+        "character01",
+    )
     assert drawing.drawer == int(drawing.stem.split("_")[1])
     # Find the same file by hand in whichever stroke zip holds it.
     member_tail = f"Latin/character01/{drawing.stem}.txt"
@@ -117,7 +99,7 @@ def test_drawings_sorted_and_deduplicated(data):
     # Greek is in both small zips; each drawing must still appear once.
     greek = [(d.character, d.stem) for d in data.drawings("background", alphabets="Greek")]
     assert len(greek) == len(set(greek)) == 24 * 20
-    numbers = [int(c[len("character"):]) for c, _ in greek]
+    numbers = [int(c[len("character") :]) for c, _ in greek]
     assert numbers == sorted(numbers)
     assert data.alphabets("background", kind="strokes")[:2] == ["Balinese", "Early_Aramaic"]
 
@@ -128,8 +110,9 @@ def test_image_read_back(data):
     img = record.image
     assert img.shape == (105, 105) and img.dtype == torch.bool
     assert 0 < img.float().mean().item() < 0.5
-    assert torch.equal(data.read_image(record.alphabet, record.character, record.stem,
-                                       split="evaluation"), img)
+    assert torch.equal(
+        data.read_image(record.alphabet, record.character, record.stem, split="evaluation"), img
+    )
 
 
 @pytest.mark.data
@@ -141,9 +124,9 @@ def test_image_of_drawing(data):
 
 
 @pytest.mark.data
-def test_one_shot_runs(data, omniglot_dir):
+def test_one_shot_runs(data, omniglot_dir, omniglot_counts):
     runs = data.one_shot_runs()
-    assert len(runs) == expected_counts(omniglot_dir)["one_shot_runs"]
+    assert len(runs) == omniglot_counts["one_shot_runs"]
     assert [r.name for r in runs] == [f"run{i:02d}" for i in range(1, len(runs) + 1)]
     for run in runs:
         assert list(run.training) == [f"class{i:02d}" for i in range(1, 21)]
@@ -195,16 +178,19 @@ def test_pickles_after_use(data):
 
 
 def test_junk_entries_ignored(tmp_path):
-    write_zip(tmp_path / "strokes_background_small1.zip", {
-        "strokes_background_small1/": b"",
-        "strokes_background_small1/.DS_Store": b"\0\0junk",
-        "__MACOSX/": b"",
-        "__MACOSX/strokes_background_small1/._.DS_Store": b"junk",
-        "__MACOSX/strokes_background_small1/Latin/character01/._0001_01.txt": b"junk",
-        "strokes_background_small1/Latin/character01/._x.txt": b"junk",
-        "strokes_background_small1/Latin/character01/0001_01.txt": stroke_text(seed=1),
-        "strokes_background_small1/Latin/character02/0002_01.txt": stroke_text(seed=2),
-    })
+    write_zip(
+        tmp_path / "strokes_background_small1.zip",
+        {
+            "strokes_background_small1/": b"",
+            "strokes_background_small1/.DS_Store": b"\0\0junk",
+            "__MACOSX/": b"",
+            "__MACOSX/strokes_background_small1/._.DS_Store": b"junk",
+            "__MACOSX/strokes_background_small1/Latin/character01/._0001_01.txt": b"junk",
+            "strokes_background_small1/Latin/character01/._x.txt": b"junk",
+            "strokes_background_small1/Latin/character01/0001_01.txt": stroke_text(seed=1),
+            "strokes_background_small1/Latin/character02/0002_01.txt": stroke_text(seed=2),
+        },
+    )
     data = Omniglot(tmp_path)
     assert data.info()["strokes_background"] == {"alphabets": 1, "characters": 2, "drawings": 2}
     assert [d.stem for d in data.drawings()] == ["0001_01", "0002_01"]
@@ -212,27 +198,39 @@ def test_junk_entries_ignored(tmp_path):
 
 def test_small_variants_overlap_counts_once(tmp_path):
     same = stroke_text(seed=1)
-    write_zip(tmp_path / "strokes_background_small1.zip", {
-        "strokes_background_small1/Greek/character01/0001_01.txt": same,
-        "strokes_background_small1/Balinese/character01/0005_01.txt": stroke_text(seed=5),
-    })
-    write_zip(tmp_path / "strokes_background_small2.zip", {
-        "strokes_background_small2/Greek/character01/0001_01.txt": same,
-        "strokes_background_small2/Greek/character01/0001_02.txt": stroke_text(seed=3),
-    })
+    write_zip(
+        tmp_path / "strokes_background_small1.zip",
+        {
+            "strokes_background_small1/Greek/character01/0001_01.txt": same,
+            "strokes_background_small1/Balinese/character01/0005_01.txt": stroke_text(seed=5),
+        },
+    )
+    write_zip(
+        tmp_path / "strokes_background_small2.zip",
+        {
+            "strokes_background_small2/Greek/character01/0001_01.txt": same,
+            "strokes_background_small2/Greek/character01/0001_02.txt": stroke_text(seed=3),
+        },
+    )
     counts = Omniglot(tmp_path).info()["strokes_background"]
     assert counts == {"alphabets": 2, "characters": 2, "drawings": 3}
 
 
 def test_full_and_small_overlap_counts_once(tmp_path):
-    write_zip(tmp_path / "strokes_background.zip", {
-        "strokes_background/Greek/character01/0001_01.txt": stroke_text(seed=1),
-        "strokes_background/Greek/character01/0001_02.txt": stroke_text(seed=2),
-    })
-    write_zip(tmp_path / "strokes_background_small1.zip", {
-        "strokes_background_small1/Greek/character01/0001_01.txt": stroke_text(seed=9),
-        "strokes_background_small1/Greek/character02/0002_01.txt": stroke_text(seed=3),
-    })
+    write_zip(
+        tmp_path / "strokes_background.zip",
+        {
+            "strokes_background/Greek/character01/0001_01.txt": stroke_text(seed=1),
+            "strokes_background/Greek/character01/0001_02.txt": stroke_text(seed=2),
+        },
+    )
+    write_zip(
+        tmp_path / "strokes_background_small1.zip",
+        {
+            "strokes_background_small1/Greek/character01/0001_01.txt": stroke_text(seed=9),
+            "strokes_background_small1/Greek/character02/0002_01.txt": stroke_text(seed=3),
+        },
+    )
     data = Omniglot(tmp_path)
     assert data.info()["strokes_background"]["drawings"] == 3
     # The full variant wins where both hold a drawing.
@@ -242,10 +240,13 @@ def test_full_and_small_overlap_counts_once(tmp_path):
 
 
 def test_folder_preferred_over_zip(tmp_path):
-    write_zip(tmp_path / "strokes_evaluation.zip", {
-        "strokes_evaluation/Atlantean/character01/0001_01.txt": stroke_text(seed=1),
-        "strokes_evaluation/Atlantean/character01/0001_02.txt": stroke_text(seed=2),
-    })
+    write_zip(
+        tmp_path / "strokes_evaluation.zip",
+        {
+            "strokes_evaluation/Atlantean/character01/0001_01.txt": stroke_text(seed=1),
+            "strokes_evaluation/Atlantean/character01/0001_02.txt": stroke_text(seed=2),
+        },
+    )
     folder = tmp_path / "strokes_evaluation" / "Atlantean" / "character01"
     folder.mkdir(parents=True)
     (folder / "0001_01.txt").write_text(stroke_text(seed=1))
@@ -257,9 +258,12 @@ def test_folder_preferred_over_zip(tmp_path):
 
 
 def test_empty_folder_falls_back_to_zip(tmp_path):
-    write_zip(tmp_path / "strokes_evaluation.zip", {
-        "strokes_evaluation/Atlantean/character01/0001_01.txt": stroke_text(seed=1),
-    })
+    write_zip(
+        tmp_path / "strokes_evaluation.zip",
+        {
+            "strokes_evaluation/Atlantean/character01/0001_01.txt": stroke_text(seed=1),
+        },
+    )
     (tmp_path / "strokes_evaluation").mkdir()
     assert Omniglot(tmp_path).info()["strokes_evaluation"]["drawings"] == 1
 
@@ -267,8 +271,9 @@ def test_empty_folder_falls_back_to_zip(tmp_path):
 @pytest.mark.data
 def test_extracted_image_folder(omniglot_dir, tmp_path):
     with zipfile.ZipFile(omniglot_dir / "images_evaluation.zip") as zf:
-        members = sorted(n for n in zf.namelist() if "/Atlantean/character01/" in n
-                         and n.endswith(".png"))[:3]
+        members = sorted(
+            n for n in zf.namelist() if "/Atlantean/character01/" in n and n.endswith(".png")
+        )[:3]
         for name in members:
             target = tmp_path / name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -340,9 +345,12 @@ def test_truncated_zip(omniglot_dir, tmp_path):
 
 def test_corrupt_member(tmp_path):
     # A zip whose listing is fine but whose data is damaged: the reader names file and entry.
-    path = write_zip(tmp_path / "strokes_background.zip", {
-        "strokes_background/Latin/character01/0001_01.txt": stroke_text(n_strokes=40),
-    })
+    path = write_zip(
+        tmp_path / "strokes_background.zip",
+        {
+            "strokes_background/Latin/character01/0001_01.txt": stroke_text(n_strokes=40),
+        },
+    )
     raw = bytearray(path.read_bytes())
     raw[60:90] = bytes(30)
     path.write_bytes(bytes(raw))

@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gns_pyro.data import cli as data_cli
     from gns_pyro.inference import cli as inference_cli
     from gns_pyro.tasks import cli as tasks_cli
+    from gns_pyro.tasks import exemplars
 
     parser = argparse.ArgumentParser(
         prog="gns-pyro",
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_parser(subparsers)
     inference_cli.add_parsers(subparsers)
     tasks_cli.add_parsers(subparsers)
+    exemplars.add_parser(subparsers)
     return parser
 
 

@@ -80,3 +80,25 @@ def test_trial_scores_shapes_and_two_way_rule():
         terms["log_class_given_test"] + terms["log_test_given_class"] - terms["log_class"],
     )
     assert int(terms["score"].argmax()) == 0  # the same horizontal bar wins
+
+
+def test_exemplars_from_posterior_pick_parses_by_tempered_weights():
+    from gns_pyro.tasks.exemplars import exemplars_from_posterior
+
+    a = Parses.from_control_points([[torch.tensor([[20.0, 30.0], [80.0, 30.0]])]])
+    b = Parses.from_control_points([[torch.tensor([[50.0, 10.0], [50.0, 90.0]])]])
+    types = Parses.cat([a, b])
+    img = torch.zeros(105, 105, dtype=torch.bool)
+    post = Posterior(img, types, types, torch.tensor([0.0, -1000.0]), 2)
+    g = torch.Generator().manual_seed(0)
+    cold = exemplars_from_posterior(post, 50, temperature=1.0, generator=g)
+    # at T = 1 the second parse (weight e^-1000) is never chosen: all exemplars are horizontal
+    spans = (cold.control_points[:, 0, 1] - cold.control_points[:, 0, 0]).abs()
+    assert (spans[:, 0] > spans[:, 1]).all()
+    post_even = Posterior(img, types, types, torch.tensor([0.0, -8.0]), 2)
+    hot = exemplars_from_posterior(post_even, 200, temperature=8.0, generator=g)
+    spans = (hot.control_points[:, 0, 1] - hot.control_points[:, 0, 0]).abs()
+    vertical = (spans[:, 1] > spans[:, 0]).float().mean()
+    assert 0.15 < vertical < 0.4  # e^-1 / (1 + e^-1) = 0.27
+    with pytest.raises(ValueError, match="temperature"):
+        exemplars_from_posterior(post, 3, temperature=0)

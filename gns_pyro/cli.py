@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gns_pyro.data import cli as data_cli
     from gns_pyro.inference import cli as inference_cli
     from gns_pyro.tasks import cli as tasks_cli
-    from gns_pyro.tasks import exemplars
+    from gns_pyro.tasks import demo, exemplars
 
     parser = argparse.ArgumentParser(
         prog="gns-pyro",
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     inference_cli.add_parsers(subparsers)
     tasks_cli.add_parsers(subparsers)
     exemplars.add_parser(subparsers)
+    demo.add_parser(subparsers)
     return parser
 
 

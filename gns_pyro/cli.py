@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gns_pyro.data import cli as data_cli
     from gns_pyro.inference import cli as inference_cli
     from gns_pyro.tasks import cli as tasks_cli
-    from gns_pyro.tasks import demo, exemplars
+    from gns_pyro.tasks import demo, exemplars, parse_eval
 
     parser = argparse.ArgumentParser(
         prog="gns-pyro",
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     tasks_cli.add_parsers(subparsers)
     exemplars.add_parser(subparsers)
     demo.add_parser(subparsers)
+    parse_eval.add_parser(subparsers)
     return parser
 
 

@@ -1,0 +1,41 @@
+import json
+
+import numpy as np
+import pytest
+
+from gns_pyro.cli import main
+from gns_pyro.tasks.parse_eval import compare, modified_hausdorff
+
+
+def test_modified_hausdorff_and_assignment():
+    line = np.stack([np.linspace(0, 50, 51), np.zeros(51)], 1)
+    other = line + [0.0, 3.0]
+    assert modified_hausdorff(line, line) == 0.0
+    assert modified_hausdorff(line, other) == pytest.approx(3.0)
+    assert modified_hausdorff(line, line[::-1]) == 0.0  # direction does not matter
+    far = line + [0.0, 40.0]
+    result = compare([far, line], [line, far + [0, 1.0]])  # swapped order, matched optimally
+    assert result["count_correct"] and result["matched_distance"] == pytest.approx(0.5)
+    assert not compare([line], [line, far])["count_correct"]
+
+
+@pytest.mark.data
+def test_parse_eval_command(omniglot_dir, tmp_path, capsys):
+    argv = [
+        "parse-eval",
+        "--data-dir",
+        str(omniglot_dir),
+        "--n",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--json",
+    ]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["images"] == 1
+    for method in ("gns", "baseline"):
+        assert 0 <= summary[method]["count_accuracy"] <= 1
+        assert np.isfinite(summary[method]["matched_distance"])
+    assert len(list(tmp_path.glob("Tagalog_*.json"))) == 1
+    assert main(argv) == 0  # resumes from the saved result

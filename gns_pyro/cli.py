@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gns_pyro.data import cli as data_cli
     from gns_pyro.inference import cli as inference_cli
     from gns_pyro.tasks import cli as tasks_cli
-    from gns_pyro.tasks import demo, exemplars, parse_eval
+    from gns_pyro.tasks import demo, exemplars, likelihood, parse_eval
 
     parser = argparse.ArgumentParser(
         prog="gns-pyro",
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     exemplars.add_parser(subparsers)
     demo.add_parser(subparsers)
     parse_eval.add_parser(subparsers)
+    likelihood.add_parser(subparsers)
     return parser
 
 

@@ -39,3 +39,23 @@ def test_parse_eval_command(omniglot_dir, tmp_path, capsys):
         assert np.isfinite(summary[method]["matched_distance"])
     assert len(list(tmp_path.glob("Tagalog_*.json"))) == 1
     assert main(argv) == 0  # resumes from the saved result
+
+
+@pytest.mark.data
+def test_likelihood_command(omniglot_dir, tmp_path, capsys):
+    argv = [
+        "likelihood",
+        "--data-dir",
+        str(omniglot_dir),
+        "--n",
+        "1",
+        "--k",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--json",
+    ]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["images"] == 1 and summary["modes"] == 1
+    assert np.isfinite(summary["mean_log_marginal"]) and summary["mean_per_pixel"] < 0

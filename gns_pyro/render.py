@@ -318,3 +318,33 @@ def render_canvases(parses: Parses, settings: RenderSettings = DEFAULT_SETTINGS)
         prefix = torch.zeros(B, S, size, size, dtype=dtype, device=device)
     blank = torch.zeros(B, 1, size, size, dtype=dtype, device=device)
     return broaden(torch.cat([blank, prefix], dim=1), settings)
+
+
+def stroke_canvases(
+    parses: Parses, settings: RenderSettings = DEFAULT_SETTINGS
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Canvases just before and just after each existing stroke: two (N, H, W) tensors.
+
+    Strokes are in ``parses.stroke_mask.nonzero()`` order. Equal to the matching entries of
+    :func:`render_canvases`, but only the ``N`` real strokes are deposited and broadened, not
+    every padded slot of ``B x (S + 1)``: a batch's padding can be most of its slots.
+    """
+    b, s = parses.stroke_mask.nonzero(as_tuple=True)
+    points, ink = sample_strokes(
+        parses.control_points[parses.stroke_mask], parses.num_control[parses.stroke_mask], settings
+    )
+    N, size = b.numel(), settings.size
+    per_stroke = deposit(points, ink, torch.arange(N, device=b.device), N, size)
+    running = per_stroke.new_zeros(parses.batch_size, size, size)
+    before, after, order = [], [], []
+    for i in range(int(s.max()) + 1 if N else 0):
+        at = (s == i).nonzero().squeeze(-1)  # strokes in position i, in parse order
+        owners = b[at]
+        before.append(running[owners])
+        running = running.index_add(0, owners, per_stroke[at])
+        after.append(running[owners])
+        order.append(at)
+    inverse = torch.cat(order).argsort()
+    return broaden(torch.cat(before)[inverse], settings), broaden(
+        torch.cat(after)[inverse], settings
+    )

@@ -66,21 +66,29 @@ class Posterior:
         ]
 
     def plot(self, path: str | os.PathLike | None = None, max_parses: int = 5):
-        """Image with each parse's strokes coloured in order, start points as dots."""
+        """The image with each parse drawn over it: the token's strokes (what was fitted to the
+        image, warp applied), coloured in order, with dots at their starts."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        from gns_pyro.render import apply_affine
         from gns_pyro.splines import basis_on_grid
 
-        n = min(max_parses, len(self.types))
+        n = min(max_parses, len(self.tokens))
         fig, axes = plt.subplots(1, n, figsize=(2.4 * n, 2.6), squeeze=False)
         colors = plt.get_cmap("tab10")
-        for ax, strokes, w in zip(axes[0], self.types.to_control_points_list(), self.weights):
+        cpts = apply_affine(self.tokens.control_points, self.tokens.num_control, self.tokens.affine)
+        counts = self.tokens.num_control
+        for j, (ax, w) in enumerate(zip(axes[0], self.weights)):
             ax.imshow(self.image.cpu().numpy(), cmap="Greys", alpha=0.35)
-            for i, cp in enumerate(strokes):
-                curve = basis_on_grid(len(cp), 60).numpy() @ cp.astype(float)
+            for i in range(self.tokens.max_strokes):
+                n_cp = int(counts[j, i])
+                if n_cp == 0:
+                    continue
+                cp = cpts[j, i, :n_cp].detach().double().cpu().numpy()
+                curve = basis_on_grid(n_cp, 60).numpy() @ cp
                 ax.plot(curve[:, 0], curve[:, 1], color=colors(i % 10), lw=2)
                 ax.plot(cp[0, 0], cp[0, 1], "o", color=colors(i % 10), ms=5)
             ax.set_title(f"w = {float(w):.2f}", fontsize=9)

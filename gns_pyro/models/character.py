@@ -30,7 +30,7 @@ from torch import nn
 from gns_pyro.models.sites import end_site, loc_site, offset_site
 from gns_pyro.nets import LocationNet, StrokeNet, TerminationNet
 from gns_pyro.parses import Parses
-from gns_pyro.render import IMAGE_SIZE, broaden, render_canvases, stroke_ink
+from gns_pyro.render import IMAGE_SIZE, broaden, stroke_canvases, stroke_ink
 
 #: Default caps: strokes per type (never binds on Omniglot, max 29 in the stroke data here) and
 #: offsets per stroke (the reference's 50 steps).
@@ -52,13 +52,14 @@ class StrokePart(NamedTuple):
 
 
 class ObservedTypes(NamedTuple):
-    """Net outputs for known parses, from one teacher-forced pass."""
+    """Net outputs for known parses, from one teacher-forced pass over the N real strokes."""
 
     parses: Parses
     counts: torch.Tensor  # (B, S) offsets per stroke
-    loc_raw: torch.Tensor  # (B, S, 6K)
-    stroke_raw: torch.Tensor  # (B, S, P, 6K + 1)
-    stop_logits: torch.Tensor  # (B, S)
+    row: torch.Tensor  # (B, S) row of each real stroke in the flat outputs (0 for padding)
+    loc_raw: torch.Tensor  # (N, 6K)
+    stroke_raw: torch.Tensor  # (N, P, 6K + 1)
+    stop_logits: torch.Tensor  # (N,)
 
 
 class CharacterParts(nn.Module):
@@ -168,7 +169,7 @@ class CharacterParts(nn.Module):
 
     def termination_logits(self, index, state, observed) -> torch.Tensor:
         if observed is not None:
-            return observed.stop_logits[:, index]
+            return observed.stop_logits[observed.row[:, index]]
         return self.termination_net(state.canvas)
 
     def collect(self, parts: list[StrokePart], alive_per_part: list[torch.Tensor]) -> Parses:
@@ -205,36 +206,38 @@ class CharacterParts(nn.Module):
             raise ValueError(
                 f"a stroke has {int(counts.max())} offsets, over the cap {self.max_steps}"
             )
-        canvases = render_canvases(parses)  # (B, S + 1, H, W): canvas before each stroke
+        # canvases just before and after each real stroke (flat, stroke_mask.nonzero() order)
+        before, after = stroke_canvases(parses)
         if self.blank_canvas:
-            canvases = torch.zeros_like(canvases)
+            before, after = torch.zeros_like(before), torch.zeros_like(after)
         b, s = parses.stroke_mask.nonzero(as_tuple=True)
         cpts = parses.control_points
         ends = cpts.gather(2, counts[..., None, None].expand(B, S, 1, 2)).squeeze(2)  # (B, S, 2)
         prev_end = torch.cat([torch.zeros_like(ends[:, :1]), ends[:, :-1]], 1)
         has_prev = s > 0
         P = int(counts.max())
-        loc_flat = self.location_net.raw(canvases[b, s], prev_end[b, s], has_prev)
+        loc_flat = self.location_net.raw(before, prev_end[b, s], has_prev)
         stroke_flat = self.stroke_net.teacher_forced(
-            canvases[b, s], parses.locations[b, s], parses.offsets[b, s, :P], counts[b, s]
+            before, parses.locations[b, s], parses.offsets[b, s, :P], counts[b, s]
         )
-        stop_flat = self.termination_net(canvases[b, s + 1])
-        loc_raw = loc_flat.new_zeros(B, S, loc_flat.shape[-1]).index_put((b, s), loc_flat)
-        stroke_raw = stroke_flat.new_zeros(B, S, P, stroke_flat.shape[-1]).index_put(
-            (b, s), stroke_flat
+        stop_flat = self.termination_net(after)
+        # padding rows point at row 0: finite numbers that the site masks zero out
+        row = torch.zeros(B, S, dtype=torch.long, device=b.device).index_put(
+            (b, s), torch.arange(b.numel(), device=b.device)
         )
-        stop_logits = stop_flat.new_zeros(B, S).index_put((b, s), stop_flat)
-        return ObservedTypes(parses, counts, loc_raw, stroke_raw, stop_logits)
+        return ObservedTypes(parses, counts, row, loc_flat, stroke_flat, stop_flat)
 
     def _observe_part(self, i: int, temperature: float, obs: ObservedTypes) -> StrokePart:
         p, T, net = obs.parses, temperature, self.stroke_net
+        rows = obs.row[:, i]
         location = pyro.sample(
-            loc_site(i), self.location_net.distribution(obs.loc_raw[:, i], T), obs=p.locations[:, i]
+            loc_site(i), self.location_net.distribution(obs.loc_raw[rows], T), obs=p.locations[:, i]
         )
         counts = obs.counts[:, i]
         steps = int(counts.max())
+        stroke_raw = obs.stroke_raw[rows, :steps]  # (B, steps, 6K + 1)
         for t in range(steps):
-            raw = obs.stroke_raw[:, i, t]
+            raw = stroke_raw[:, t]
             with poutine.mask(mask=p.offset_mask[:, i, t]):
                 pyro.sample(
                     offset_site(i, t), net.offset_distribution(raw, T), obs=p.offsets[:, i, t]

@@ -33,7 +33,7 @@ def test_map_parse_recovers_stroke_count(omniglot_dir):
     assert correct / len(drawings) >= RECOVERY_FLOOR
 
 
-RECOVERY_FLOOR = 0.3
+RECOVERY_FLOOR = 0.2  # measured 0.3 (3 of 10) with these settings; 0.43 (13 of 30) with defaults
 
 
 def test_parse_and_marginal_commands(tmp_path, capsys):

@@ -17,7 +17,6 @@ and the test image's parses against every class image.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from gns_pyro.inference.posterior import Posterior, infer
 from gns_pyro.inference.refinement import RefineSettings, refit_tokens
 from gns_pyro.parses import Parses
 from gns_pyro.pretrained import atomic_write_bytes
+from gns_pyro.tasks.results import read_result, write_result
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,12 +139,10 @@ def classify_run(
     class_posts = None
     for item in items if items is not None else sorted(run.test):
         result_path = out_dir / "trials" / f"{run.name}_{item}.json"
-        if result_path.exists():
-            try:
-                results.append(json.loads(result_path.read_text()))
-                continue
-            except json.JSONDecodeError:
-                pass
+        saved = read_result(result_path)
+        if saved is not None:
+            results.append(saved)
+            continue
         start = time.perf_counter()
         if class_posts is None:
             class_posts = [
@@ -167,8 +165,7 @@ def classify_run(
             "scores": dict(zip(classes, terms["score"].tolist())),
             "seconds": time.perf_counter() - start,
         }
-        text = json.dumps(result)
-        atomic_write_bytes(result_path, lambda tmp, text=text: Path(tmp).write_text(text))
+        write_result(result_path, result)
         results.append(result)
     return results
 

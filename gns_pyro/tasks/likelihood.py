@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gns_pyro.tasks.results import read_result, seeded_subset, write_result
+
 
 def run_likelihood(
     data_dir,
@@ -29,18 +31,18 @@ def run_likelihood(
     from gns_pyro.data import Omniglot
     from gns_pyro.inference.laplace import parse_log_marginal
     from gns_pyro.inference.posterior import infer
-    from gns_pyro.pretrained import atomic_write_bytes, load_type_prior
+    from gns_pyro.pretrained import load_type_prior
 
     start = time.perf_counter()
     parts = load_type_prior(weights)
     results = []
     with Omniglot(data_dir) as data:
         keys = data.keys(split, "images")
-        rng = np.random.default_rng(seed)
-        for i in sorted(rng.choice(len(keys), size=min(n, len(keys)), replace=False).tolist()):
+        for i in seeded_subset(len(keys), n, seed):
             path = Path(out_dir) / f"{'_'.join(keys[i])}.json"
-            if path.exists():
-                results.append(json.loads(path.read_text()))
+            saved = read_result(path)
+            if saved is not None:
+                results.append(saved)
                 continue
             image = data.read_image(*keys[i], split=split)
             post = infer(image, parts, k=k, seed=seed)
@@ -51,8 +53,7 @@ def run_likelihood(
                 "non_positive_definite": sum(not m.positive_definite for m in modes),
                 "modes": len(modes),
             }
-            text = json.dumps(result)
-            atomic_write_bytes(path, lambda tmp, text=text: Path(tmp).write_text(text))
+            write_result(path, result)
             results.append(result)
     values = np.array([r["log_marginal"] for r in results])
     return {

@@ -27,6 +27,7 @@ from scipy.optimize import linear_sum_assignment
 
 from gns_pyro.inference.skeleton import skeleton_graph
 from gns_pyro.splines import basis_on_grid, resample_path
+from gns_pyro.tasks.results import read_result, seeded_subset, write_result
 
 
 def curve(control_points: np.ndarray, n: int = 60) -> np.ndarray:
@@ -82,23 +83,22 @@ def summarize(results: list[dict]) -> dict:
 
 def run_parse_eval(data_dir, out_dir: Path, n: int = 40, seed: int = 0, weights=None) -> dict:
     from gns_pyro.data import Omniglot
-    from gns_pyro.pretrained import atomic_write_bytes, load_type_prior
+    from gns_pyro.pretrained import load_type_prior
 
     start = time.perf_counter()
     parts = load_type_prior(weights)
     results = []
     with Omniglot(data_dir) as data:
         keys = data.keys("background", "strokes", alphabets="Tagalog")
-        rng = np.random.default_rng(seed)
-        for i in sorted(rng.choice(len(keys), size=min(n, len(keys)), replace=False).tolist()):
+        for i in seeded_subset(len(keys), n, seed):
             path = Path(out_dir) / f"{'_'.join(keys[i])}.json"
-            if path.exists():
-                results.append(json.loads(path.read_text()))
+            saved = read_result(path)
+            if saved is not None:
+                results.append(saved)
                 continue
             drawing = data.read_drawing(*keys[i])
             result = evaluate_image(parts, drawing, data.image_of(drawing), seed=seed)
-            text = json.dumps(result)
-            atomic_write_bytes(path, lambda tmp, text=text: Path(tmp).write_text(text))
+            write_result(path, result)
             results.append(result)
     summary = summarize(results)
     summary["wall_seconds"] = round(time.perf_counter() - start, 1)

@@ -1,0 +1,30 @@
+"""Small helpers shared by the resumable tasks: seeded subsets and one JSON file per result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from gns_pyro.pretrained import atomic_write_bytes
+
+
+def seeded_subset(count: int, n: int, seed: int) -> list[int]:
+    """``min(n, count)`` distinct indices below ``count``, sorted, chosen by ``seed``."""
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(count, size=min(n, count), replace=False).tolist())
+
+
+def read_result(path: Path) -> dict | None:
+    """A saved result, or None when it is missing or unreadable (then it is redone)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def write_result(path: Path, result: dict) -> None:
+    """Write ``result`` as JSON atomically: a killed job never leaves half a file."""
+    text = json.dumps(result)
+    atomic_write_bytes(Path(path), lambda tmp: Path(tmp).write_text(text))

@@ -102,7 +102,17 @@ def skeleton_graph(
             path = np.vstack([graph.nodes[nid]["pos"], interior, graph.nodes[end]["pos"]])
             graph.add_edge(nid, end, path=path, start=nid)
     _prune_spurs(graph, spur_length)
-    return nx.convert_node_labels_to_integers(graph)
+    return _relabel(graph)
+
+
+def _relabel(graph: nx.MultiGraph) -> nx.MultiGraph:
+    """Nodes renumbered 0..n-1 after pruning, with each edge's ``start`` renumbered too (a
+    stale ``start`` would make walks miss edges that they cannot leave from)."""
+    new = {old: i for i, old in enumerate(graph.nodes)}
+    out = nx.relabel_nodes(graph, new, copy=True)
+    for _, _, data in out.edges(data=True):
+        data["start"] = new[data["start"]]
+    return out
 
 
 def _length(path: np.ndarray) -> float:

@@ -115,3 +115,43 @@ def test_seeded_and_deterministic():
 @pytest.mark.parametrize("img", [np.zeros((105, 105), bool)])
 def test_blank_image_has_no_proposals(img):
     assert propose_strokes(torch.tensor(img), SETTINGS) == []
+
+
+def _covered_length(graph) -> float:
+    return sum(
+        float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum())
+        for _, _, p in graph.edges(data="path")
+    )
+
+
+def _check_full_cover(img):
+    """Every edge's ``start`` is one of its ends, and every proposal traces the whole skeleton."""
+    graph = skeleton_graph(img)
+    for u, v, start in graph.edges(data="start"):
+        assert start in (u, v)
+    total = _covered_length(graph)
+    proposals = propose_strokes(img, WalkSettings(num_walks=30), seed=0)
+    assert proposals
+    for strokes in proposals:
+        drawn = sum(
+            float(np.linalg.norm(np.diff(s, axis=0), axis=1).sum()) for s in strokes if len(s) > 1
+        )
+        assert drawn == pytest.approx(total, rel=1e-6)
+
+
+def test_pruned_spur_keeps_every_edge_walkable():
+    # a cross with one short arm: the spur and its end node are pruned, so nodes are renumbered
+    img = _draw(((20, 52), (85, 52)), ((52, 20), (52, 85)), ((52, 52), (52, 48)), thickness=2)
+    img[50:55, 10:20] = False  # cut the left arm short
+    _check_full_cover(img)
+
+
+@pytest.mark.data
+def test_real_images_every_proposal_covers_the_skeleton(omniglot_dir):
+    from gns_pyro.data import Omniglot
+
+    with Omniglot(omniglot_dir) as data:
+        run = data.one_shot_run("run01")
+        images = [run.training[c] for c in sorted(run.training)[:8]]
+    for img in images:
+        _check_full_cover(img.numpy())

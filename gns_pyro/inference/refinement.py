@@ -36,7 +36,7 @@ from gns_pyro.parses import Parses
 class RefineSettings:
     steps: int = 150
     lr_coordinates: float = 0.3  # pixels per step scale for locations, offsets, shapes
-    lr_affine: float = 0.01
+    lr_affine: float = 0.01  # the warp's scales; its translation moves at lr_coordinates
     lr_render: float = 0.1  # blur and noise, unconstrained
     patience: int = 20  # stop when the total has not improved by `tol` for this many steps
     tol: float = 0.05
@@ -95,7 +95,8 @@ def refine(
         "type_offsets": types.offsets.detach().clone(),
         "token_locations": tokens.locations.detach().clone(),
         "token_shapes": type_shapes(tokens).detach().clone(),
-        "affine": tokens.affine.detach().clone(),
+        "affine_scale": tokens.affine[:, :2].detach().clone(),
+        "affine_shift": tokens.affine[:, 2:].detach().clone(),
         "blur": _inverse_interval(tokens.blur.detach(), *prior.blur_range),
         "noise": _inverse_interval(tokens.noise.detach(), *prior.noise_range),
     }
@@ -104,10 +105,12 @@ def refine(
         params[k].requires_grad_(True)
     groups = [
         {
-            "params": [params[k] for k in trainable if k not in ("affine", "blur", "noise")],
+            "params": [
+                params[k] for k in trainable if k not in ("affine_scale", "blur", "noise")
+            ],
             "lr": settings.lr_coordinates,
         },
-        {"params": [params["affine"]], "lr": settings.lr_affine},
+        {"params": [params["affine_scale"]], "lr": settings.lr_affine},
         {"params": [params["blur"], params["noise"]], "lr": settings.lr_render},
     ]
     optimizer = torch.optim.Adam(groups)
@@ -116,7 +119,7 @@ def refine(
         t = types.replace(locations=params["type_locations"], offsets=params["type_offsets"])
         tok = with_shapes(t, params["token_locations"], params["token_shapes"])
         tok = tok.replace(
-            affine=params["affine"],
+            affine=torch.cat([params["affine_scale"], params["affine_shift"]], -1),
             blur=_interval(params["blur"], *prior.blur_range),
             noise=_interval(params["noise"], *prior.noise_range),
         )
@@ -155,12 +158,61 @@ def refine(
     return Refined(t.map(torch.Tensor.detach), tok.map(torch.Tensor.detach), best, start, step)
 
 
+def _ink_moments(ink: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centroid and per-axis spread (x, y) of ink images (B, H, W), each (B, 2)."""
+    H, W = ink.shape[-2:]
+    ys = torch.arange(H, dtype=ink.dtype, device=ink.device)
+    xs = torch.arange(W, dtype=ink.dtype, device=ink.device)
+    mass = ink.sum((-2, -1)).clamp(min=1e-6)
+    px, py = ink.sum(-2) / mass[:, None], ink.sum(-1) / mass[:, None]  # marginals over x, y
+    mean = torch.stack([(px * xs).sum(-1), (py * ys).sum(-1)], -1)
+    var = torch.stack(
+        [(px * (xs - mean[:, :1]) ** 2).sum(-1), (py * (ys - mean[:, 1:]) ** 2).sum(-1)], -1
+    )
+    return mean, var.clamp(min=1.0).sqrt()
+
+
+def aligned_tokens(
+    types: Parses, images: torch.Tensor, settings: RefineSettings = RefineSettings()
+) -> Parses:
+    """Initial tokens whose warp matches each type's ink to its image by moments.
+
+    The scale (clamped to [0.7, 1.4]) matches the ink's spread per axis and the translation its
+    centroid: a start that puts the strokes on the target's ink, so that a short refit fits
+    shape rather than spending its steps on moving the whole character.
+    """
+    from gns_pyro.render import render
+
+    tokens = initial_tokens(types, settings)
+    images = images.expand(types.batch_size, *images.shape[-2:]).to(types.locations.dtype)
+    with torch.no_grad():
+        drawn = render(types, blur=settings.init_blur, noise=0.0)
+        c_type, s_type = _ink_moments(drawn)
+        c_image, s_image = _ink_moments(images)
+        scale = (s_image / s_type).clamp(0.7, 1.4)
+        cpts = types.control_points  # scaling pivots on their centroid (render.apply_affine)
+        K = cpts.shape[2]
+        real = (torch.arange(K, device=cpts.device) < types.num_control.unsqueeze(-1)).unsqueeze(-1)
+        pivot = (cpts * real).sum((1, 2)) / real.sum((1, 2)).clamp(min=1)
+        shift = c_image - (pivot + scale * (c_type - pivot))
+    return tokens.replace(affine=torch.cat([scale, shift], -1))
+
+
 def refit_tokens(
     types: Parses, image: torch.Tensor, settings: RefineSettings = RefineSettings()
 ) -> Refined:
     """Refit the tokens of many parses (types frozen, blur/noise reset) to one image, batched.
 
-    E.g. all 20 x 5 training parses of a 20-way trial against one test image. ``log_joint`` of
-    the result is each parse's refit log P(theta, I | psi).
+    E.g. all 20 x 5 training parses of a 20-way trial against one test image (or ``image``
+    (B, 105, 105), one per parse). ``log_joint`` of the result is each parse's refit
+    log P(theta, I | psi). Each parse starts from whichever of the identity warp and the
+    moment-matched warp (:func:`aligned_tokens`) scores higher.
     """
-    return refine(None, types, initial_tokens(types, settings), image, settings, refine_type=False)
+    images = image.expand(types.batch_size, *image.shape[-2:]).to(types.locations.dtype)
+    plain, aligned = initial_tokens(types, settings), aligned_tokens(types, images, settings)
+    with torch.no_grad(), pyro.validation_enabled(False):
+        use_aligned = token_image_log_prob(types, aligned, images) > token_image_log_prob(
+            types, plain, images
+        )
+    start = plain.replace(affine=torch.where(use_aligned[:, None], aligned.affine, plain.affine))
+    return refine(None, types, start, image, settings, refine_type=False)

@@ -8,8 +8,8 @@
 4. Edges are the pixel paths between nodes. A closed loop with no key pixel (an "o") gets one
    node on it. Each edge keeps its polyline from one node's centre to the other's.
 5. Spurs (thinning artefacts): an edge from a junction to an endpoint shorter than
-   ``spur_length`` is removed, and a junction left joining exactly two edges is dissolved into
-   one edge.
+   ``spur_length`` is removed, as is a self-loop on a junction shorter than twice that; a
+   junction left joining exactly two edges is dissolved into one edge.
 
 Example::
 
@@ -121,6 +121,10 @@ def _length(path: np.ndarray) -> float:
 
 def _prune_spurs(graph: nx.MultiGraph, spur_length: float) -> None:
     for u, v, k, path in list(graph.edges(keys=True, data="path")):
+        if u == v and graph.nodes[u]["kind"] == "junction" and _length(path) < 2 * spur_length:
+            # a few-pixel loop inside a merged junction is a thinning artefact, not a stroke
+            graph.remove_edge(u, v, k)
+            continue
         kinds = {graph.nodes[u]["kind"], graph.nodes[v]["kind"]}
         if kinds == {"junction", "end"} and _length(path) < spur_length:
             end = u if graph.nodes[u]["kind"] == "end" else v

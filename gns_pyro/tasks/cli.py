@@ -26,7 +26,21 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--shard", default=None, help="i/n: this job's share of the trials")
     p.add_argument("--k", type=int, default=defaults.k)
     p.add_argument("--parse-steps", type=int, default=defaults.parse_steps)
-    p.add_argument("--refit-steps", type=int, default=defaults.refit_steps)
+    p.add_argument(
+        "--screen-steps",
+        type=int,
+        default=defaults.screen_steps,
+        help="refit steps when screening all classes",
+    )
+    p.add_argument(
+        "--keep", type=int, default=defaults.keep, help="classes rescored after screening"
+    )
+    p.add_argument(
+        "--refit-steps",
+        type=int,
+        default=defaults.refit_steps,
+        help="refit steps when rescoring the kept classes",
+    )
     p.add_argument("--weights", default=None)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
@@ -34,7 +48,11 @@ def add_parsers(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = ClassifySettings(
-        k=args.k, parse_steps=args.parse_steps, refit_steps=args.refit_steps
+        k=args.k,
+        parse_steps=args.parse_steps,
+        screen_steps=args.screen_steps,
+        keep=args.keep,
+        refit_steps=args.refit_steps,
     )
     summary = run_trials(
         args.runs, args.out, args.select, args.shard, args.workers, settings, args.weights

@@ -69,7 +69,7 @@ def run_demo(
         ncols=10,
     )
 
-    settings = ClassifySettings(k=3, refit_steps=refit_steps)
+    settings = ClassifySettings(k=3, screen_steps=refit_steps, refit_steps=refit_steps)
     predictions = [
         int(trial_scores(train_posts, post, settings)["score"].argmax()) for post in test_posts
     ]

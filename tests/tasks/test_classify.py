@@ -47,7 +47,8 @@ def test_classify_run_writes_results_and_resumes(tmp_path, monkeypatch):
 
     def fake_scores(class_posts, test_post, settings):
         calls.append(1)
-        return {"score": torch.tensor([0.0, 1.0])}  # always class02
+        score = torch.tensor([0.0, 1.0])  # always class02
+        return {"score": score, "screen": score}
 
     monkeypatch.setattr(classify, "trial_scores", fake_scores)
     results = classify.classify_run(None, run, tmp_path)
@@ -80,6 +81,28 @@ def test_trial_scores_shapes_and_two_way_rule():
         terms["log_class_given_test"] + terms["log_test_given_class"] - terms["log_class"],
     )
     assert int(terms["score"].argmax()) == 0  # the same horizontal bar wins
+
+
+def test_trial_scores_screen_then_rescore_the_kept_classes():
+    bars = []
+    for row in (31, 51, 71):  # three horizontal bars at different heights
+        img = torch.zeros(105, 105, dtype=torch.bool)
+        img[row - 1 : row + 2, 20:85] = True
+        line = Parses.from_control_points([[torch.tensor([[20.0, row], [84.0, row]])]])
+        bars.append(Posterior(img, line, line, torch.tensor([-300.0]), 1))
+    vertical = torch.zeros(105, 105, dtype=torch.bool)
+    vertical[20:85, 50:53] = True
+    v_line = Parses.from_control_points([[torch.tensor([[51.0, 20.0], [51.0, 84.0]])]])
+    posts = [Posterior(vertical, v_line, v_line, torch.tensor([-300.0]), 1), *bars]
+    settings = classify.ClassifySettings(screen_steps=3, keep=2, refit_steps=40)
+    terms = classify.trial_scores(posts, bars[1], settings)
+    kept = torch.isfinite(terms["score"])
+    assert int(kept.sum()) == 2
+    assert torch.equal(kept, terms["screen"] >= terms["screen"].topk(2).values[-1])
+    assert not bool(kept[0])  # the vertical bar is screened out
+    assert int(terms["score"].argmax()) == 2  # the same bar wins after rescoring
+    # rescoring refits longer, so the kept classes' refit terms only improve
+    assert bool((terms["score"][kept] >= terms["screen"][kept] - 1e-6).all())
 
 
 def test_exemplars_from_posterior_pick_parses_by_tempered_weights():

@@ -9,11 +9,15 @@ Shell::
 
     gns-pyro sample --n 36 --temperature 0.5 --seed 0 --out concepts.png --json
     gns-pyro sample --n 4 --exemplars 9 --seed 0 --out grid.png   # 9 new tokens of each
+    gns-pyro sample --n 12 --nearest --out novelty.png   # each beside its nearest background image
 
 With ``--exemplars K`` each row of the grid is one new concept (its type rendered plainly)
 followed by K exemplars: tokens sampled from GenerateToken, rendered with the renderer's
 default blur and no pixel noise, so the pictures show motor variability and the warp rather
 than observation noise.
+
+With ``--nearest`` each concept is drawn beside the most similar official background image
+(:mod:`gns_pyro.nearest`), a check that new concepts are not copies of training characters.
 """
 
 from __future__ import annotations
@@ -81,6 +85,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=0,
         help="also draw this many exemplars (new tokens) of each concept",
     )
+    p.add_argument(
+        "--nearest",
+        action="store_true",
+        help="draw each concept beside its nearest background image (needs the Omniglot data)",
+    )
+    p.add_argument(
+        "--data-dir", default=None, help="Omniglot data folder for --nearest ($GNS_PYRO_DATA)"
+    )
     p.add_argument("--json", action="store_true", help="print the types as one JSON object")
     p.set_defaults(func=run)
     return p
@@ -95,9 +107,14 @@ def run(args: argparse.Namespace) -> int:
         raise GNSError(f"--n must be at least 1, got {args.n}")
     if args.exemplars < 0:
         raise GNSError(f"--exemplars must be >= 0, got {args.exemplars}")
+    if args.exemplars and args.nearest:
+        raise GNSError("choose one of --exemplars and --nearest")
     parts = load_type_prior(args.weights)
     types, log_prob = sample_types(args.n, args.temperature, args.seed, parts)
-    if args.exemplars:
+    records = types_to_json(types, log_prob)
+    if args.nearest:
+        records = _save_nearest_grid(types, records, args)
+    elif args.exemplars:
         tokens = sample_exemplars(types, args.exemplars)
         pictures = render(tokens, blur=DEFAULT_BLUR, noise=0.0).view(
             args.n, args.exemplars, 105, 105
@@ -113,14 +130,38 @@ def run(args: argparse.Namespace) -> int:
                     "seed": args.seed,
                     "temperature": args.temperature,
                     "out": args.out,
-                    "types": types_to_json(types, log_prob),
+                    "types": records,
                 }
             )
         )
     else:
         extra = f" with {args.exemplars} exemplars each" if args.exemplars else ""
+        if args.nearest:
+            sims = [r["nearest_similarity"] for r in records]
+            extra = f" beside their nearest background images (similarity {min(sims):.2f}"
+            extra += f"-{max(sims):.2f})"
         print(f"wrote {args.n} new concepts{extra} to {args.out}")
     return 0
+
+
+def _save_nearest_grid(types: Parses, records: list[dict], args) -> list[dict]:
+    """Grid of (concept, nearest background image) pairs; records gain the neighbour."""
+    from gns_pyro.data import Omniglot
+    from gns_pyro.nearest import BackgroundIndex
+
+    drawn = render(types, noise=0.0)
+    index = BackgroundIndex.load(args.data_dir)
+    found, similarity = index.nearest(drawn > 0.5)
+    with Omniglot(args.data_dir) as data:
+        neighbours = [
+            data.read_image(*index.keys[i].split("/"), split="background") for i in found
+        ]
+    pairs = torch.stack([drawn, torch.stack(neighbours).to(drawn.dtype)], dim=1).flatten(0, 1)
+    save_grid(pairs, args.out, ncols=2 * min(args.n, 6))
+    return [
+        {**r, "nearest": index.keys[i], "nearest_similarity": round(float(s), 4)}
+        for r, i, s in zip(records, found, similarity)
+    ]
 
 
 @torch.no_grad()

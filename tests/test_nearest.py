@@ -1,0 +1,73 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gns_pyro.cli import main
+from gns_pyro.nearest import BackgroundIndex, image_features
+
+
+def _bar(row=None, col=None, shift=0):
+    img = torch.zeros(105, 105, dtype=torch.bool)
+    if row is not None:
+        img[row + shift : row + shift + 3, 20:85] = True
+    if col is not None:
+        img[20:85, col + shift : col + shift + 3] = True
+    return img
+
+
+def test_features_are_unit_norm_and_tolerate_small_shifts():
+    images = torch.stack([_bar(row=50), _bar(row=50, shift=2), _bar(col=50)])
+    f = image_features(images)
+    assert f.shape == (3, 35 * 35)
+    torch.testing.assert_close(f.norm(dim=1), torch.ones(3))
+    sim = f @ f.T
+    assert sim[0, 1] > 0.8  # two pixels apart still overlap after the blur
+    assert sim[0, 2] < sim[0, 1] - 0.3  # a crossing bar is far less similar
+
+
+@pytest.fixture
+def tiny_background(tmp_path):
+    """An images_background folder with three one-image characters."""
+    shapes = {"character01": _bar(row=30), "character02": _bar(col=60), "character03": _bar(row=80)}
+    for character, img in shapes.items():
+        folder = tmp_path / "images_background" / "Shapes" / character
+        folder.mkdir(parents=True)
+        pixels = np.where(img.numpy(), 0, 255).astype(np.uint8)  # black ink on white
+        Image.fromarray(pixels).convert("1").save(folder / f"{character[-2:]}01_01.png")
+    return tmp_path
+
+
+def test_index_finds_the_nearest_and_is_cached(tiny_background, tmp_path):
+    cache = tmp_path / "cache"
+    index = BackgroundIndex.load(tiny_background, cache_dir=cache)
+    assert index.keys == [f"Shapes/character0{i}/0{i}01_01" for i in (1, 2, 3)]
+    found, similarity = index.nearest(torch.stack([_bar(col=62), _bar(row=78)]))
+    assert [index.keys[i].split("/")[1] for i in found] == ["character02", "character03"]
+    assert (similarity > 0.7).all()
+    assert len(list(cache.glob("nearest-*.pt"))) == 1
+    again = BackgroundIndex.load(tiny_background, cache_dir=cache)  # read back from the cache
+    torch.testing.assert_close(again.features, index.features)
+
+
+def test_cli_sample_nearest(tiny_background, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GNS_PYRO_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "novelty.png"
+    code = main(
+        ["sample", "--n", "3", "--nearest", "--data-dir", str(tiny_background), "--out", str(out)]
+        + ["--json"]
+    )
+    assert code == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for t in record["types"]:
+        assert t["nearest"].startswith("Shapes/character0")
+        assert 0 < t["nearest_similarity"] <= 1
+    assert Image.open(out).size[0] > Image.open(out).size[1]  # pairs side by side
+
+
+def test_cli_nearest_and_exemplars_conflict(tmp_path, capsys):
+    code = main(["sample", "--n", "2", "--nearest", "--exemplars", "3", "--out", "x.png"])
+    assert code != 0
+    assert "choose one" in capsys.readouterr().err

@@ -114,8 +114,14 @@ def trial_scores(
 
 
 # ------------------------------------------------------------------------------ caching
-def _save_posterior(post: Posterior, path: Path) -> None:
+def _parse_settings(settings: ClassifySettings) -> dict:
+    """The settings a cached parse depends on."""
+    return {"k": settings.k, "parse_steps": settings.parse_steps, "seed": settings.seed}
+
+
+def _save_posterior(post: Posterior, path: Path, settings: ClassifySettings) -> None:
     payload = {
+        "settings": _parse_settings(settings),
         "image": post.image,
         "types": dataclasses.asdict(post.types),
         "tokens": dataclasses.asdict(post.tokens),
@@ -125,9 +131,15 @@ def _save_posterior(post: Posterior, path: Path) -> None:
     atomic_write_bytes(path, lambda tmp: torch.save(payload, tmp))
 
 
-def _load_posterior(path: Path) -> Posterior | None:
+def _load_posterior(path: Path, settings: ClassifySettings | None = None) -> Posterior | None:
+    """The cached parse at ``path``, or None if it is missing, damaged, or was made with other
+    parse settings than ``settings``."""
     try:
         d = torch.load(path, weights_only=False)
+        if settings is not None and d.get("settings", _parse_settings(settings)) != _parse_settings(
+            settings
+        ):
+            return None
         return Posterior(
             d["image"],
             Parses(**d["types"]),
@@ -143,7 +155,7 @@ def cached_posterior(
     parts, image: torch.Tensor, path: Path, settings: ClassifySettings
 ) -> Posterior:
     """Parse ``image`` once; later calls read ``path``."""
-    post = _load_posterior(path) if path.exists() else None
+    post = _load_posterior(path, settings) if path.exists() else None
     if post is None:
         post = infer(
             image,
@@ -152,7 +164,7 @@ def cached_posterior(
             seed=settings.seed,
             refine_settings=RefineSettings(steps=settings.parse_steps),
         )
-        _save_posterior(post, path)
+        _save_posterior(post, path, settings)
     return post
 
 
@@ -165,16 +177,18 @@ def classify_run(
 ) -> list[dict]:
     """Classify the test items of one run (all, or ``items``); one result file per trial.
 
-    Finished trials (their result file exists) are read back, not redone.
+    Finished trials (their result file exists, made with the same settings) are read back, not
+    redone; so are cached parses made with the same parse settings.
     """
     out_dir = Path(out_dir)
     classes = sorted(run.training)
+    current = dataclasses.asdict(settings)
     results = []
     class_posts = None
     for item in items if items is not None else sorted(run.test):
         result_path = out_dir / "trials" / f"{run.name}_{item}.json"
         saved = read_result(result_path)
-        if saved is not None:
+        if saved is not None and saved.get("settings", current) == current:
             results.append(saved)
             continue
         start = time.perf_counter()
@@ -199,6 +213,7 @@ def classify_run(
             "scores": dict(zip(classes, terms["score"].tolist())),
             "screen_scores": dict(zip(classes, terms["screen"].tolist())),
             "seconds": time.perf_counter() - start,
+            "settings": dataclasses.asdict(settings),
         }
         write_result(result_path, result)
         results.append(result)

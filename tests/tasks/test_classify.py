@@ -125,3 +125,40 @@ def test_exemplars_from_posterior_pick_parses_by_tempered_weights():
     assert 0.15 < vertical < 0.4  # e^-1 / (1 + e^-1) = 0.27
     with pytest.raises(ValueError, match="temperature"):
         exemplars_from_posterior(post, 3, temperature=0)
+
+
+def test_parse_cache_is_keyed_by_parse_settings(tmp_path):
+    img = torch.zeros(105, 105, dtype=torch.bool)
+    post = _fake_posterior(img)
+    path = tmp_path / "class01.pt"
+    made = classify.ClassifySettings(k=3, parse_steps=150)
+    classify._save_posterior(post, path, made)
+    back = classify._load_posterior(path, made)
+    torch.testing.assert_close(back.log_weights, post.log_weights)
+    # refit settings do not touch parses; parse settings do
+    assert classify._load_posterior(path, classify.ClassifySettings(k=3, refit_steps=7))
+    assert classify._load_posterior(path, classify.ClassifySettings(k=5)) is None
+    path.write_bytes(b"damaged")
+    assert classify._load_posterior(path, made) is None
+
+
+def test_results_made_with_other_settings_are_redone(tmp_path, monkeypatch):
+    images = {"class01": torch.zeros(105, 105, dtype=torch.bool)}
+    run = SimpleNamespace(
+        name="run01", training=images, test={"item01": images["class01"]},
+        labels={"item01": "class01"},
+    )
+    monkeypatch.setattr(
+        classify, "cached_posterior", lambda parts, image, path, s: _fake_posterior(image)
+    )
+    calls = []
+
+    def fake_scores(class_posts, test_post, settings):
+        calls.append(settings.refit_steps)
+        return {"score": torch.tensor([0.0]), "screen": torch.tensor([0.0])}
+
+    monkeypatch.setattr(classify, "trial_scores", fake_scores)
+    classify.classify_run(None, run, tmp_path, classify.ClassifySettings(refit_steps=50))
+    classify.classify_run(None, run, tmp_path, classify.ClassifySettings(refit_steps=50))
+    classify.classify_run(None, run, tmp_path, classify.ClassifySettings(refit_steps=80))
+    assert calls == [50, 80]

@@ -4,7 +4,9 @@ For a seeded random subset of a split's images: parse each image, take the Lapla
 approximation at each of the ``K`` refined modes and sum them
 (:func:`gns_pyro.inference.laplace.parse_log_marginal`). Reports the mean in nats per image and
 per pixel, and how many mode Hessians were not negative definite. One JSON file per image is
-written atomically under ``--out``; a rerun resumes.
+written atomically under ``--out``; a rerun resumes. Images are done in a seeded random order
+that does not depend on ``n`` (:func:`~gns_pyro.tasks.results.seeded_order`), so a job stopped
+after ``m`` images has measured exactly the subset that ``--n m`` names.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gns_pyro.tasks.results import read_result, seeded_subset, write_result
+from gns_pyro.tasks.results import read_result, seeded_order, write_result
 
 
 def run_likelihood(
@@ -38,12 +40,13 @@ def run_likelihood(
     results = []
     with Omniglot(data_dir) as data:
         keys = data.keys(split, "images")
-        for i in seeded_subset(len(keys), n, seed):
+        for i in seeded_order(len(keys), n, seed):
             path = Path(out_dir) / f"{'_'.join(keys[i])}.json"
             saved = read_result(path)
-            if saved is not None:
+            if saved is not None and saved.get("k", k) == k:
                 results.append(saved)
                 continue
+            began = time.perf_counter()
             image = data.read_image(*keys[i], split=split)
             post = infer(image, parts, k=k, seed=seed)
             log_marginal, modes = parse_log_marginal(parts, post.types, post.tokens, image)
@@ -52,12 +55,15 @@ def run_likelihood(
                 "log_marginal": float(log_marginal),
                 "non_positive_definite": sum(not m.positive_definite for m in modes),
                 "modes": len(modes),
+                "k": k,
+                "seconds": round(time.perf_counter() - began, 1),
             }
             write_result(path, result)
             results.append(result)
     values = np.array([r["log_marginal"] for r in results])
     return {
         "split": split,
+        "k": k,
         "images": len(results),
         "mean_log_marginal": float(values.mean()),
         "mean_per_pixel": float(values.mean() / (105 * 105)),

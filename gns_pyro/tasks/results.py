@@ -16,6 +16,15 @@ def seeded_subset(count: int, n: int, seed: int) -> list[int]:
     return sorted(rng.choice(count, size=min(n, count), replace=False).tolist())
 
 
+def seeded_order(count: int, n: int, seed: int) -> list[int]:
+    """``min(n, count)`` distinct indices below ``count`` in a seeded random order.
+
+    Prefix-stable: the first ``m`` for any ``n >= m`` are the ``m`` chosen with ``n = m``, so a
+    job stopped early has done exactly the subset that ``n = m`` asks for, not a biased one.
+    """
+    return np.random.default_rng(seed).permutation(count)[: min(n, count)].tolist()
+
+
 def read_result(path: Path) -> dict | None:
     """A saved result, or None when it is missing or unreadable (then it is redone)."""
     try:

@@ -59,3 +59,13 @@ def test_likelihood_command(omniglot_dir, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["images"] == 1 and summary["modes"] == 1
     assert np.isfinite(summary["mean_log_marginal"]) and summary["mean_per_pixel"] < 0
+
+
+def test_seeded_order_is_prefix_stable_and_distinct():
+    from gns_pyro.tasks.results import seeded_order
+
+    long = seeded_order(1000, 200, seed=3)
+    assert len(set(long)) == 200 and all(0 <= i < 1000 for i in long)
+    assert seeded_order(1000, 50, seed=3) == long[:50]
+    assert seeded_order(1000, 50, seed=4) != long[:50]
+    assert sorted(seeded_order(7, 100, seed=0)) == list(range(7))

@@ -258,6 +258,14 @@ def render_control_points(
     return add_pixel_noise(probs, noise)
 
 
+def control_point_centroid(control_points: torch.Tensor, num_control: torch.Tensor) -> torch.Tensor:
+    """(B, 2) mean of each parse's existing control points (B, S, K, 2): the warp's pivot."""
+    K = control_points.shape[2]
+    real = (torch.arange(K, device=num_control.device) < num_control.unsqueeze(-1)).unsqueeze(-1)
+    real = real.to(control_points.dtype)
+    return (control_points * real).sum((1, 2)) / real.sum((1, 2)).clamp(min=1)
+
+
 def apply_affine(
     control_points: torch.Tensor, num_control: torch.Tensor, affine: torch.Tensor
 ) -> torch.Tensor:
@@ -265,11 +273,7 @@ def apply_affine(
 
     Scaling is about the centroid of each parse's existing control points; then the translation.
     """
-    K = control_points.shape[2]
-    real = (torch.arange(K, device=num_control.device) < num_control.unsqueeze(-1)).unsqueeze(-1)
-    real = real.to(control_points.dtype)
-    count = real.sum((1, 2)).clamp(min=1)  # (B, 1)
-    centroid = (control_points * real).sum((1, 2)) / count  # (B, 2)
+    centroid = control_point_centroid(control_points, num_control)
     scale = affine[:, None, None, :2]
     shift = affine[:, None, None, 2:]
     c = centroid[:, None, None, :]

@@ -181,7 +181,7 @@ def aligned_tokens(
     centroid: a start that puts the strokes on the target's ink, so that a short refit fits
     shape rather than spending its steps on moving the whole character.
     """
-    from gns_pyro.render import render
+    from gns_pyro.render import control_point_centroid, render
 
     tokens = initial_tokens(types, settings)
     images = images.expand(types.batch_size, *images.shape[-2:]).to(types.locations.dtype)
@@ -190,10 +190,7 @@ def aligned_tokens(
         c_type, s_type = _ink_moments(drawn)
         c_image, s_image = _ink_moments(images)
         scale = (s_image / s_type).clamp(0.7, 1.4)
-        cpts = types.control_points  # scaling pivots on their centroid (render.apply_affine)
-        K = cpts.shape[2]
-        real = (torch.arange(K, device=cpts.device) < types.num_control.unsqueeze(-1)).unsqueeze(-1)
-        pivot = (cpts * real).sum((1, 2)) / real.sum((1, 2)).clamp(min=1)
+        pivot = control_point_centroid(types.control_points, types.num_control)
         shift = c_image - (pivot + scale * (c_type - pivot))
     return tokens.replace(affine=torch.cat([scale, shift], -1))
 

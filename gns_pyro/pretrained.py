@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -55,6 +56,18 @@ def save_json(record: dict, path: str | os.PathLike) -> None:
     atomic_write_bytes(Path(path), lambda tmp: Path(tmp).write_text(text))
 
 
+def weights_digest(parts) -> str:
+    """Short digest of a module's weights (state dict contents): caches of results made with
+    these nets record it, and results made with other weights are not reused."""
+    if parts is None:
+        return "none"
+    h = hashlib.sha256()
+    for name, tensor in sorted(parts.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def load_type_prior(
     path: str | os.PathLike | None = None, device: str | torch.device | None = None
 ) -> CharacterParts:
@@ -94,4 +107,7 @@ def load_type_prior(
             f"{path} does not fit its architecture description {payload['config']} "
             f"(this version builds {expected}): {str(err).splitlines()[0]}"
         ) from err
-    return parts.to(device or "cpu").eval()
+    parts = parts.to(device or "cpu").eval()
+    # inference only reads the nets: no gradient is ever computed for their weights
+    parts.requires_grad_(False)
+    return parts

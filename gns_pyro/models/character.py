@@ -183,7 +183,7 @@ class CharacterParts(nn.Module):
         offset_mask = torch.arange(P, device=counts.device) < counts.unsqueeze(-1)
         locations = torch.where(stroke_mask.unsqueeze(-1), locations, torch.zeros_like(locations))
         offsets = torch.where(offset_mask.unsqueeze(-1), offsets, torch.zeros_like(offsets))
-        return Parses(locations.detach(), offsets.detach(), stroke_mask, offset_mask)
+        return Parses(locations, offsets, stroke_mask, offset_mask)
 
     # ------------------------------------------------------------------------------ observing
     def batch_size(self, parses: Parses) -> int:

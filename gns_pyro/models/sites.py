@@ -55,19 +55,25 @@ def stop_site(i: int) -> str:
     return f"stop_{i}"
 
 
-def type_conditions(parses: Parses, max_strokes: int, max_steps: int) -> dict[str, torch.Tensor]:
+def type_conditions(
+    parses: Parses, max_strokes: int, max_steps: int, continuous: bool = True
+) -> dict[str, torch.Tensor]:
     """Site values that make the type program reproduce ``parses`` (for ``poutine.condition``).
 
     Only sites that the program creates are included; padded entries hold zeros (masked).
+    With ``continuous=False`` only the discrete sites (``end_*``, ``stop_*``) are given: the
+    parses' structure, leaving their locations and offsets latent (parse refinement).
     """
     data: dict[str, torch.Tensor] = {}
     counts = parses.offset_mask.sum(-1)  # (B, S)
     n_strokes = parses.num_strokes
     for i in range(parses.max_strokes):
-        data[loc_site(i)] = parses.locations[:, i]
+        if continuous:
+            data[loc_site(i)] = parses.locations[:, i]
         steps = int(counts[:, i].max())
         for t in range(steps):
-            data[offset_site(i, t)] = parses.offsets[:, i, t]
+            if continuous:
+                data[offset_site(i, t)] = parses.offsets[:, i, t]
             if t < max_steps - 1:
                 data[end_site(i, t)] = (counts[:, i] == t + 1).to(parses.offsets.dtype)
         if i < max_strokes - 1:

@@ -3,8 +3,8 @@
 1. propose stroke sets by random walks on the skeleton (:mod:`.walks`), fit minimal splines;
 2. choose each proposal's stroke order and direction by the type prior, keep the top ``k``
    (:mod:`.search`);
-3. refine all continuous type and token variables of the ``k`` parses against the image
-   (:mod:`.refinement`);
+3. refine all continuous type and token variables of the ``k`` parses against the image: the
+   tokens first with the types held, then everything together (:mod:`.refinement`);
 4. weight them: ``log pi_k = log P(psi_k, theta_k, I)``, normalized over the ``k``.
 
 Example::
@@ -24,8 +24,8 @@ import torch
 
 from gns_pyro.data.preprocess import SplineSettings
 from gns_pyro.errors import DataError
-from gns_pyro.inference.refinement import RefineSettings, initial_tokens, refine
-from gns_pyro.inference.search import best_orders
+from gns_pyro.inference.refinement import TOKEN_FIT, RefineSettings, refine_parses
+from gns_pyro.inference.search import MAX_CONFIGS, TOTAL_CONFIGS, best_orders
 from gns_pyro.inference.walks import WalkSettings, propose_strokes
 from gns_pyro.parses import Parses
 from gns_pyro.splines import fit_minimal_spline, resample_path
@@ -68,9 +68,6 @@ class Posterior:
     def plot(self, path: str | os.PathLike | None = None, max_parses: int = 5):
         """The image with each parse drawn over it: the token's strokes (what was fitted to the
         image, warp applied), coloured in order, with dots at their starts."""
-        import matplotlib
-
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         from gns_pyro.render import apply_affine
@@ -148,18 +145,32 @@ def infer(
     seed: int = 0,
     walks: WalkSettings = WalkSettings(),
     refine_settings: RefineSettings = RefineSettings(),
-    max_configs: int = 48,
+    max_configs: int = MAX_CONFIGS,
+    total_configs: int = TOTAL_CONFIGS,
+    token_fit: RefineSettings = TOKEN_FIT,
 ) -> Posterior:
-    """Parse one image: proposals, order/direction search, refinement, weights."""
+    """Parse one image: proposals, order/direction search, refinement, weights.
+
+    :param image: (105, 105) ink mask (bool or 0/1); see :func:`check_image`.
+    :param parts: type-prior nets (default: the shipped weights); their device is used.
+    :param k: parses to keep.
+    :param walks: random-walk proposal settings (:mod:`.walks`).
+    :param refine_settings: the joint refinement phase (:func:`.refinement.refine_parses`).
+    :param max_configs: most stroke orders/directions tried per proposal (:mod:`.search`).
+    :param total_configs: orders/directions tried in all.
+    :param token_fit: the token-fitting phase that precedes the joint one.
+    """
     from gns_pyro.pretrained import load_type_prior
 
     image = check_image(image)
     parts = parts if parts is not None else load_type_prior()
+    image = image.to(parts.device)
     proposals = propose_strokes(image, walks, seed=seed)
     candidates = proposals_to_parses(proposals).to(parts.device, parts.dtype)
-    types, _ = best_orders(parts, candidates, k=k, max_configs=max_configs, seed=seed)
-    tokens = initial_tokens(types, refine_settings)
-    refined = refine(parts, types, tokens, image.to(parts.device), refine_settings)
+    types, _ = best_orders(
+        parts, candidates, k=k, max_configs=max_configs, seed=seed, total_configs=total_configs
+    )
+    refined = refine_parses(parts, types, image, refine_settings, token_fit)
     order = refined.log_joint.argsort(descending=True)
     return Posterior(
         image, refined.types[order], refined.tokens[order], refined.log_joint[order], len(proposals)

@@ -1,13 +1,22 @@
-"""Parse proposals by random walks on the skeleton graph (paper App. B, step 1).
+"""Parse proposals by random walks on the skeleton graph (paper App. B, step 1; BPL's walker).
 
-A walk draws strokes until every edge is covered. A stroke starts at a node chosen with weight
-``(1 / unvisited degree) ** start_lambda`` (endpoints first) and at each node continues along an
-unvisited edge with weight ``exp(-turn_lambda * angle / 180)`` (``angle`` in degrees between the
-arrival direction and the edge's departure direction); when even the straightest continuation
-turns more than ``pen_lift_angle`` the pen lifts. Walk 0 is deterministic (always the
-straightest continuation, the lowest-degree start), the rest are seeded random walks. Isolated
-dots become one-point strokes. Walks that cover the edges the same way (ignoring stroke order
-and direction) are one proposal.
+A walk draws strokes until every edge of the graph is covered. Each walk first draws its own
+turn sharpness ``lambda`` from :attr:`WalkSettings.turn_lambdas` and its start exponent from
+:attr:`WalkSettings.start_exponents`, so one image gets walks from nearly greedy to loose.
+
+* A stroke starts at a node touching an uncovered edge, chosen with weight
+  ``(1 / uncovered degree) ** start_exponent`` (endpoints first), and leaves along one of its
+  uncovered edges.
+* At every later node each option has a cost in degrees: continuing along an uncovered edge
+  costs its turn angle (between the arrival direction and the edge's departure direction);
+  retracing an edge already drawn costs at least ``retrace_angle``; lifting the pen costs
+  ``pen_lift_angle``. The walk picks an option with probability ``exp(-lambda * cost / 180)``.
+* Once every edge is covered the stroke ends.
+
+The first ``deterministic_walks`` walks take the cheapest option at every step, each starting
+its first stroke at a different one of the best-weighted start nodes. Isolated dots become
+one-point strokes. Walks that draw the same strokes (ignoring stroke order and direction) are
+one proposal.
 
 Example::
 
@@ -15,13 +24,14 @@ Example::
     >>> img = torch.zeros(105, 105, dtype=torch.bool)
     >>> img[20:80, 50:53] = True; img[50:53, 20:80] = True
     >>> proposals = propose_strokes(img, WalkSettings(num_walks=20), seed=0)
-    >>> sorted(len(p) for p in proposals)[:2]   # a cross: two straight strokes is among them
-    [2, 3]
+    >>> min(len(p) for p in proposals)   # a cross: two straight strokes is among them
+    2
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import networkx as nx
 import numpy as np
@@ -32,76 +42,117 @@ from gns_pyro.inference.skeleton import edge_direction, skeleton_graph
 
 @dataclasses.dataclass(frozen=True)
 class WalkSettings:
+    """Random-walk proposal settings (BPL's values by default)."""
+
+    #: walks per image, deterministic ones included
     num_walks: int = 150
-    start_lambda: float = 2.0
-    turn_lambda: float = 5.0
+    #: greedy walks, each from a different start node
+    deterministic_walks: int = 5
+    #: each random walk draws its turn sharpness from these
+    turn_lambdas: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0)
+    #: each random walk draws its start-node exponent from these
+    start_exponents: tuple[float, ...] = (2.0, 4.0, 6.0)
+    #: cost (degrees) of lifting the pen at a node
     pen_lift_angle: float = 45.0
+    #: least cost (degrees) of drawing an edge a second time
+    retrace_angle: float = 90.0
+    #: junction pixels closer than this merge into one node
     junction_radius: float = 5.0
 
 
-def _walk(graph: nx.MultiGraph, rng: np.random.Generator | None, s: WalkSettings):
-    """One walk: (strokes as lists of (edge key, forward) steps, dots as node ids)."""
-    unvisited = set(graph.edges(keys=True))
-    strokes = []
+class _Move(NamedTuple):
+    """Leaving a node along an edge in one direction."""
 
-    def degree(n):
-        return sum(1 if u != v else 2 for u, v, k in unvisited if n in (u, v))
+    edge: tuple  # (u, v, key)
+    forward: bool  # along the edge's stored path, or against it
+    out: np.ndarray  # unit direction of travel leaving the node
+    arrive: np.ndarray  # unit direction of travel arriving at the far node
+    to: int  # the far node
 
-    while unvisited:
-        nodes = sorted({n for e in unvisited for n in e[:2]})
-        weights = np.array([(1.0 / degree(n)) ** s.start_lambda for n in nodes])
-        if rng is None:
-            current = nodes[int(np.argmax(weights))]
-        else:
-            current = nodes[rng.choice(len(nodes), p=weights / weights.sum())]
-        arrival = None
-        steps = []
-        while True:
-            options = []
-            for u, v, k in unvisited:
-                path = graph.edges[u, v, k]["path"]
-                forward_from = graph.edges[u, v, k]["start"]
-                other = v if forward_from == u else u
-                for node_from, forward in ((forward_from, True), (other, False)):
-                    if node_from == current:
-                        options.append(((u, v, k), forward))
-                        if u == v:  # a loop can be taken either way round
-                            options.append(((u, v, k), not forward))
-                            break
-            if not options:
-                break
-            angles = []
-            for key, forward in options:
-                path = graph.edges[key]["path"]
-                path = path if forward else path[::-1]
-                out = edge_direction(path, at_start=True)
-                if arrival is None:
-                    angles.append(0.0)
-                else:
-                    cos = float(np.clip(np.dot(arrival, out), -1, 1))
-                    angles.append(np.degrees(np.arccos(cos)))
-            angles = np.array(angles)
-            if arrival is not None and angles.min() > s.pen_lift_angle:
-                break
-            w = np.exp(-s.turn_lambda * angles / 180.0)
-            pick = (
-                int(np.argmin(angles))
-                if rng is None
-                else int(rng.choice(len(options), p=w / w.sum()))
+
+def _moves(graph: nx.MultiGraph) -> dict[int, list[_Move]]:
+    """Every way to leave every node (a loop can be taken either way round)."""
+    moves: dict[int, list[_Move]] = {n: [] for n in graph.nodes}
+    for u, v, k, data in graph.edges(keys=True, data=True):
+        path, start = data["path"], data["start"]
+        end = v if start == u else u
+        for forward, source, target in ((True, start, end), (False, end, start)):
+            p = path if forward else path[::-1]
+            move = _Move(
+                (u, v, k),
+                forward,
+                edge_direction(p, at_start=True),
+                edge_direction(p, at_start=False),
+                target,
             )
-            key, forward = options[pick]
-            unvisited.discard(key)
-            steps.append((key, forward))
-            path = graph.edges[key]["path"]
-            path = path if forward else path[::-1]
-            arrival = edge_direction(path, at_start=False)
-            start = graph.edges[key]["start"]
-            other = key[1] if start == key[0] else key[0]
-            current = other if forward else start
-        if steps:
-            strokes.append(steps)
-        else:  # a start node whose edges were all taken meanwhile cannot happen; be safe
-            break
+            moves[source].append(move)
+    return moves
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip(np.dot(a, b), -1.0, 1.0))))
+
+
+def _choose(costs: np.ndarray, turn_lambda: float, rng: np.random.Generator | None) -> int:
+    if rng is None:
+        return int(np.argmin(costs))
+    w = np.exp(-turn_lambda * (costs - costs.min()) / 180.0)
+    return int(rng.choice(len(costs), p=w / w.sum()))
+
+
+def _walk(
+    moves: dict[int, list[_Move]],
+    num_edges: int,
+    s: WalkSettings,
+    rng: np.random.Generator | None,
+    first_start: int = 0,
+) -> list[list[tuple[tuple, bool]]]:
+    """One walk: strokes as lists of (edge, forward) steps.
+
+    With ``rng=None`` the walk is greedy and its first stroke starts at the start node ranked
+    ``first_start`` (by weight).
+    """
+    if rng is None:
+        turn_lambda, start_exponent = 1.0, s.start_exponents[0]
+    else:
+        turn_lambda = float(rng.choice(s.turn_lambdas))
+        start_exponent = float(rng.choice(s.start_exponents))
+    uncovered = {m.edge for ms in moves.values() for m in ms}
+    degree = {n: sum(m.edge in uncovered for m in ms) for n, ms in moves.items()}
+    strokes = []
+    max_steps = 2 * num_edges + 2  # retracing could otherwise go round forever
+    while uncovered:
+        nodes = sorted(n for n, d in degree.items() if d > 0)
+        weights = np.array([(1.0 / degree[n]) ** start_exponent for n in nodes])
+        if rng is None:
+            ranked = sorted(range(len(nodes)), key=lambda i: (-weights[i], nodes[i]))
+            current = nodes[ranked[min(first_start, len(ranked) - 1) if not strokes else 0]]
+        else:
+            current = nodes[int(rng.choice(len(nodes), p=weights / weights.sum()))]
+        steps: list[tuple[tuple, bool]] = []
+        arrival = None
+        while uncovered and len(steps) < max_steps:
+            options = moves[current]
+            if arrival is None:  # a stroke's first step draws something new
+                options = [m for m in options if m.edge in uncovered]
+                costs = np.zeros(len(options))
+            else:
+                turns = np.array([_angle(arrival, m.out) for m in options])
+                new = np.array([m.edge in uncovered for m in options])
+                costs = np.where(new, turns, np.maximum(turns, s.retrace_angle))
+                costs = np.append(costs, s.pen_lift_angle)
+            pick = _choose(costs, turn_lambda, rng)
+            if pick == len(options):  # lift the pen
+                break
+            move = options[pick]
+            steps.append((move.edge, move.forward))
+            if move.edge in uncovered:
+                uncovered.discard(move.edge)
+                u, v, _ = move.edge
+                degree[u] -= 1
+                degree[v] -= 1
+            arrival, current = move.arrive, move.to
+        strokes.append(steps)
     return strokes
 
 
@@ -126,15 +177,23 @@ def _polyline(graph: nx.MultiGraph, steps) -> np.ndarray:
 def propose_strokes(
     image: torch.Tensor | np.ndarray, settings: WalkSettings = WalkSettings(), seed: int = 0
 ) -> list[list[np.ndarray]]:
-    """Unique stroke sets (each stroke an (n, 2) polyline, x = column, y = row) for an image."""
+    """Unique stroke sets (each stroke an (n, 2) polyline, x = column, y = row) for an image.
+
+    Proposals come in the order their walks first found them (deterministic walks first).
+    """
     graph = skeleton_graph(image, settings.junction_radius)
     dots = [
         np.repeat(graph.nodes[n]["pos"][None], 2, 0) for n in graph.nodes if graph.degree(n) == 0
     ]
+    moves = _moves(graph)
+    num_edges = graph.number_of_edges()
     rng = np.random.default_rng(seed)
     seen, proposals = set(), []
     for w in range(settings.num_walks):
-        strokes = _walk(graph, None if w == 0 else rng, settings)
+        if w < settings.deterministic_walks:
+            strokes = _walk(moves, num_edges, settings, None, first_start=w)
+        else:
+            strokes = _walk(moves, num_edges, settings, rng)
         key = _canonical(strokes)
         if key in seen:
             continue

@@ -10,13 +10,15 @@ For a test image ``I_T`` and a training image ``I_C`` (one per class), each pars
 * ``score(C) = log P(I_C | I_T) + log P(I_T | I_C) - log P(I_C)``; the prediction is the
   argmax over classes.
 
-All refits of one test image run as two batches: every class's parses against the test image,
+All refits of one test image run as one batch: every class's parses against the test image,
 and the test image's parses against every class image.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import time
 from pathlib import Path
@@ -24,62 +26,111 @@ from pathlib import Path
 import torch
 
 from gns_pyro.inference.posterior import Posterior, infer
-from gns_pyro.inference.refinement import RefineSettings, refit_tokens
+from gns_pyro.inference.refinement import RefineSettings, RefitSettings, RefitStart, refit_tokens
 from gns_pyro.parses import Parses
-from gns_pyro.pretrained import atomic_write_bytes
-from gns_pyro.tasks.results import read_result, write_result
+from gns_pyro.pretrained import atomic_write_bytes, weights_digest
+from gns_pyro.tasks.results import parse_shard, read_result, write_result
 
 
 @dataclasses.dataclass(frozen=True)
 class ClassifySettings:
-    """``k`` parses per image; each trial screens all classes with a short refit
-    (``screen_steps``) and rescores the best ``keep`` classes with a long one (``refit_steps``).
+    """How one-shot classification parses and refits.
+
+    :param k: parses per image.
+    :param parse_steps: most refinement steps per parse (:class:`RefineSettings`).
+    :param screen_steps: every class is first scored with refits from one start of this many
+        steps; 0 skips the screen and refits every class in full.
+    :param keep: classes rescored in full after the screen.
+    :param race_steps: full refits race each parse from every start for this many steps
+        (:class:`~gns_pyro.inference.refinement.RefitSettings`) ...
+    :param refit_steps: ... then finish the best start for at most this many.
+    :param seed: seed of the proposals and order search.
     """
 
-    k: int = 3
+    k: int = 5
     parse_steps: int = RefineSettings().steps
-    screen_steps: int = 30
-    refit_steps: int = 150
-    keep: int = 4
-    refit_lr: float = 1.0
+    screen_steps: int = 60
+    keep: int = 3
+    race_steps: int = RefitSettings().race.steps
+    refit_steps: int = RefitSettings().finish.steps
     seed: int = 0
 
-    def refit(self, steps: int) -> RefineSettings:
-        return RefineSettings(steps=steps, lr_coordinates=self.refit_lr)
+    def __post_init__(self):
+        for name in ("k", "keep"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("parse_steps", "screen_steps", "race_steps", "refit_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+
+    def full_refit(self) -> RefitSettings:
+        """The refit that decides the kept classes."""
+        default = RefitSettings()
+        finish = dataclasses.replace(
+            default.finish,
+            steps=self.refit_steps,
+            lr_decay=0.1 ** (1 / max(self.refit_steps, 1)),
+        )
+        return RefitSettings(
+            default.starts, dataclasses.replace(default.race, steps=self.race_steps), finish
+        )
+
+    def screen_refit(self) -> RefitSettings:
+        """A cheap refit from one wide start, used to rank all classes."""
+        full = self.full_refit()
+        return RefitSettings(
+            (RefitStart(14.0, 0.44, False),),
+            dataclasses.replace(full.race, steps=self.screen_steps),
+            dataclasses.replace(full.finish, steps=0),
+        )
 
 
 def _grouped_logsumexp(values: torch.Tensor, groups: torch.Tensor, n: int) -> torch.Tensor:
     """logsumexp of ``values`` within each of ``n`` groups (groups: index per value)."""
-    peak = torch.full((n,), -torch.inf, dtype=values.dtype).scatter_reduce(
-        0, groups, values, "amax"
-    )
-    total = torch.zeros(n, dtype=values.dtype).index_add(0, groups, (values - peak[groups]).exp())
+    peak = torch.full((n,), -torch.inf, dtype=values.dtype, device=values.device)
+    peak = peak.scatter_reduce(0, groups, values, "amax")
+    total = torch.zeros(n, dtype=values.dtype, device=values.device)
+    total = total.index_add(0, groups, (values - peak[groups]).exp())
     return peak + total.log()
 
 
 def two_way_scores(
-    class_posteriors: list[Posterior], test_posterior: Posterior, refit: RefineSettings
+    class_posteriors: list[Posterior], test_posterior: Posterior, refit: RefitSettings
 ) -> dict[str, torch.Tensor]:
-    """The two-way score (C,) of one test image against C classes, and its terms."""
+    """The two-way score (C,) of one test image against C classes, and its terms.
+
+    All refits of the trial run as one batch: every class parse refit to the test image
+    (for log P(I_T | I_C)) and every test parse refit to every class image (for
+    log P(I_C | I_T)).
+    """
     C = len(class_posteriors)
-    # test image given each class: all class parses refit to the test image, one batch
-    class_types = Parses.cat([p.types for p in class_posteriors]).trim()
-    owner = torch.cat([torch.full((len(p.types),), c) for c, p in enumerate(class_posteriors)])
-    log_pi = torch.cat([p.log_weights.log_softmax(0) for p in class_posteriors]).detach()
-    forward = refit_tokens(class_types, test_posterior.image, refit).log_joint.detach()
-    log_test_given_class = _grouped_logsumexp(forward + log_pi, owner, C)
+    device = test_posterior.types.locations.device
+    # test image given each class: all class parses refit to the test image
+    class_types = Parses.cat([p.types.to(device) for p in class_posteriors])
+    owner = torch.cat(
+        [torch.full((len(p.types),), c, device=device) for c, p in enumerate(class_posteriors)]
+    )
+    log_pi = torch.cat([p.log_weights.log_softmax(0) for p in class_posteriors]).to(device)
+    test_image = test_posterior.image.to(device)
     # each class image given the test image: the test parses refit to every class image
     K = len(test_posterior.types)
-    test_types = test_posterior.types[torch.arange(K).repeat(C)]
-    class_images = torch.stack([p.image for p in class_posteriors]).repeat_interleave(K, 0)
-    backward = refit_tokens(test_types, class_images, refit).log_joint.detach()
+    test_types = test_posterior.types[torch.arange(K, device=device).repeat(C)]
+    class_images = torch.stack([p.image.to(device) for p in class_posteriors])
+    N = len(class_types)
+    values = refit_tokens(
+        Parses.cat([class_types, test_types]).trim(),
+        torch.cat([test_image.expand(N, *test_image.shape), class_images.repeat_interleave(K, 0)]),
+        refit,
+    ).log_joint.detach()
+    forward, backward = values[:N], values[N:]
+    log_test_given_class = _grouped_logsumexp(forward + log_pi, owner, C)
     log_pi_test = test_posterior.log_weights.log_softmax(0).detach().repeat(C)
     log_class_given_test = _grouped_logsumexp(
-        backward + log_pi_test, torch.arange(C).repeat_interleave(K), C
+        backward + log_pi_test, torch.arange(C, device=device).repeat_interleave(K), C
     )
     log_class = torch.stack([p.log_weights.detach().logsumexp(0) for p in class_posteriors])
     return {
-        "score": log_class_given_test + log_test_given_class - log_class,
+        "score": log_class_given_test + log_test_given_class - log_class.to(device),
         "log_test_given_class": log_test_given_class,
         "log_class_given_test": log_class_given_test,
         "log_class": log_class,
@@ -93,35 +144,55 @@ def trial_scores(
 ) -> dict[str, torch.Tensor]:
     """Scores (C,) of one test image against C classes, screened then rescored.
 
-    A token refit is far from converged after a few dozen steps (on run01 the refit log
-    P(I_T | psi) of the true class went from about -2500 after 30 steps to -700 after 300), and
-    converging it for every class costs too much. So all classes are scored with
-    ``screen_steps`` and the ``keep`` best are scored again with ``refit_steps``; the others
-    get ``-inf``. ``screen`` holds the screening scores of all classes.
+    Every class is scored with a cheap refit (one start, ``screen_steps``); the ``keep`` best
+    are scored again with the full refit (several starts raced, then finished); the others get
+    ``-inf``. ``screen`` holds the screening scores of all classes. With ``screen_steps=0`` or
+    ``keep >= C`` every class gets the full refit.
     """
-    screen = two_way_scores(class_posteriors, test_posterior, settings.refit(settings.screen_steps))
     C = len(class_posteriors)
-    if settings.keep >= C or settings.refit_steps <= settings.screen_steps:
-        return {**screen, "screen": screen["score"]}
+    if settings.screen_steps == 0 or settings.keep >= C:
+        full = two_way_scores(class_posteriors, test_posterior, settings.full_refit())
+        return {**full, "screen": full["score"]}
+    screen = two_way_scores(class_posteriors, test_posterior, settings.screen_refit())
     kept = screen["score"].topk(settings.keep).indices.sort().values
     kept_posteriors = [class_posteriors[int(c)] for c in kept]
-    final = two_way_scores(kept_posteriors, test_posterior, settings.refit(settings.refit_steps))
+    final = two_way_scores(kept_posteriors, test_posterior, settings.full_refit())
     out = {"screen": screen["score"]}
     for name, value in final.items():
-        full = torch.full((C,), -torch.inf, dtype=value.dtype)
-        out[name] = full.index_copy(0, kept, value)
+        full = torch.full((C,), -torch.inf, dtype=value.dtype, device=value.device)
+        out[name] = full.index_copy(0, kept.to(value.device), value)
     return out
 
 
 # ------------------------------------------------------------------------------ caching
-def _parse_settings(settings: ClassifySettings) -> dict:
-    """The settings a cached parse depends on."""
-    return {"k": settings.k, "parse_steps": settings.parse_steps, "seed": settings.seed}
+def image_digest(image: torch.Tensor) -> str:
+    """Short content digest of an image: cached results remember which image they are about."""
+    data = image.detach().to("cpu", torch.uint8).contiguous().numpy().tobytes()
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
-def _save_posterior(post: Posterior, path: Path, settings: ClassifySettings) -> None:
+def _parse_key(parts, image: torch.Tensor, settings: ClassifySettings) -> dict:
+    """Everything a cached parse depends on: its settings, the weights and the image."""
+    from gns_pyro.inference import search
+    from gns_pyro.inference.refinement import TOKEN_FIT
+    from gns_pyro.inference.walks import WalkSettings
+
+    return {
+        "k": settings.k,
+        "parse_steps": settings.parse_steps,
+        "seed": settings.seed,
+        "refine": dataclasses.asdict(RefineSettings(steps=settings.parse_steps)),
+        "token_fit": dataclasses.asdict(TOKEN_FIT),
+        "walks": dataclasses.asdict(WalkSettings()),
+        "search": [search.MAX_CONFIGS, search.TOTAL_CONFIGS, search.SCREEN_CONFIGS],
+        "weights": weights_digest(parts),
+        "image": image_digest(image),
+    }
+
+
+def _save_posterior(post: Posterior, path: Path, key: dict) -> None:
     payload = {
-        "settings": _parse_settings(settings),
+        "key": json.dumps(key, sort_keys=True),
         "image": post.image,
         "types": dataclasses.asdict(post.types),
         "tokens": dataclasses.asdict(post.tokens),
@@ -131,14 +202,16 @@ def _save_posterior(post: Posterior, path: Path, settings: ClassifySettings) -> 
     atomic_write_bytes(path, lambda tmp: torch.save(payload, tmp))
 
 
-def _load_posterior(path: Path, settings: ClassifySettings | None = None) -> Posterior | None:
-    """The cached parse at ``path``, or None if it is missing, damaged, or was made with other
-    parse settings than ``settings``."""
+def _load_posterior(path: Path, key: dict) -> Posterior | None:
+    """The cached parse at ``path``, or None if it is missing, damaged, or was made from
+    anything else than ``key`` says (settings, weights, image).
+
+    Loaded with ``weights_only=True``: a cache file holds tensors and plain values only, so
+    a tampered file cannot run code.
+    """
     try:
-        d = torch.load(path, weights_only=False)
-        if settings is not None and d.get("settings", _parse_settings(settings)) != _parse_settings(
-            settings
-        ):
+        d = torch.load(path, weights_only=True, map_location="cpu")
+        if d.get("key") != json.dumps(key, sort_keys=True):
             return None
         return Posterior(
             d["image"],
@@ -147,15 +220,16 @@ def _load_posterior(path: Path, settings: ClassifySettings | None = None) -> Pos
             d["log_weights"],
             d["num_proposals"],
         )
-    except Exception:  # missing or damaged: parse again
+    except Exception:  # missing, damaged or foreign: parse again
         return None
 
 
 def cached_posterior(
     parts, image: torch.Tensor, path: Path, settings: ClassifySettings
 ) -> Posterior:
-    """Parse ``image`` once; later calls read ``path``."""
-    post = _load_posterior(path, settings) if path.exists() else None
+    """Parse ``image`` once; later calls read ``path`` (when it was made from the same inputs)."""
+    key = _parse_key(parts, image, settings)
+    post = _load_posterior(path, key) if path.exists() else None
     if post is None:
         post = infer(
             image,
@@ -164,7 +238,7 @@ def cached_posterior(
             seed=settings.seed,
             refine_settings=RefineSettings(steps=settings.parse_steps),
         )
-        _save_posterior(post, path, settings)
+        _save_posterior(post, path, key)
     return post
 
 
@@ -177,18 +251,24 @@ def classify_run(
 ) -> list[dict]:
     """Classify the test items of one run (all, or ``items``); one result file per trial.
 
-    Finished trials (their result file exists, made with the same settings) are read back, not
-    redone; so are cached parses made with the same parse settings.
+    Finished trials are read back, not redone, when their result was made from the same
+    inputs: settings, weights, and the class and test images (by content digest). Cached
+    parses are reused on the same terms.
     """
     out_dir = Path(out_dir)
     classes = sorted(run.training)
-    current = dataclasses.asdict(settings)
+    common = {
+        "settings": dataclasses.asdict(settings),
+        "weights": weights_digest(parts),
+        "classes": {c: image_digest(run.training[c]) for c in classes},
+    }
     results = []
     class_posts = None
     for item in items if items is not None else sorted(run.test):
         result_path = out_dir / "trials" / f"{run.name}_{item}.json"
+        key = {**common, "test": image_digest(run.test[item]), "truth": run.labels[item]}
         saved = read_result(result_path)
-        if saved is not None and saved.get("settings", current) == current:
+        if saved is not None and saved.get("key") == key:
             results.append(saved)
             continue
         start = time.perf_counter()
@@ -214,6 +294,7 @@ def classify_run(
             "screen_scores": dict(zip(classes, terms["screen"].tolist())),
             "seconds": time.perf_counter() - start,
             "settings": dataclasses.asdict(settings),
+            "key": key,
         }
         write_result(result_path, result)
         results.append(result)
@@ -259,6 +340,7 @@ def run_trials(
     workers: int = 1,
     settings: ClassifySettings = ClassifySettings(),
     weights: str | None = None,
+    device=None,
 ) -> dict:
     """Classify the selected runs' trials (this shard's share), in ``workers`` processes."""
     from gns_pyro.data import Omniglot
@@ -275,15 +357,17 @@ def run_trials(
             raise DataError(f"runs {sorted(missing)} are not in {data_dir}; present: {names}")
         names = [n for n in names if n in wanted]
     tasks = [(n, f"item{i:02d}") for n in names for i in range(1, 21)]
-    if shard:
-        i, n = (int(x) for x in shard.split("/"))
-        if not 1 <= i <= n:
-            raise ValueError(f"--shard must be i/n with 1 <= i <= n, got {shard}")
-        tasks = tasks[i - 1 :: n]
+    i, n = parse_shard(shard)
+    tasks = tasks[i - 1 :: n]
     by_run: dict[str, list[str]] = {}
     for run_name, item in tasks:
         by_run.setdefault(run_name, []).append(item)
-    jobs = [(data_dir, out_dir, r, items, settings, weights) for r, items in by_run.items()]
+    # never more compute threads than cores: each worker gets its share
+    threads = worker_threads(min(workers, len(by_run)))
+    jobs = [
+        (data_dir, out_dir, r, items, settings, weights, threads, str(device or "cpu"))
+        for r, items in by_run.items()
+    ]
     if workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
 
@@ -295,14 +379,21 @@ def run_trials(
     return summarize(results, time.perf_counter() - start)
 
 
+def worker_threads(workers: int) -> int:
+    """Torch threads per worker process: ``GNS_PYRO_WORKER_THREADS`` if set, else the cores
+    shared evenly among the workers (at least one each)."""
+    if os.environ.get("GNS_PYRO_WORKER_THREADS"):
+        return max(1, int(os.environ["GNS_PYRO_WORKER_THREADS"]))
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
 def _run_job(job) -> list[dict]:
-    data_dir, out_dir, run_name, items, settings, weights = job
+    data_dir, out_dir, run_name, items, settings, weights, threads, device = job
     from gns_pyro.data import Omniglot
     from gns_pyro.pretrained import load_type_prior
 
-    if os.environ.get("GNS_PYRO_WORKER_THREADS"):
-        torch.set_num_threads(int(os.environ["GNS_PYRO_WORKER_THREADS"]))
-    parts = load_type_prior(weights)
+    torch.set_num_threads(threads)
+    parts = load_type_prior(weights, device=device)
     with Omniglot(data_dir) as data:
         run = data.one_shot_run(run_name)
     return classify_run(parts, run, Path(out_dir), settings, items)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.tasks.classify import ClassifySettings, run_trials
 
 
@@ -24,25 +25,34 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--out", default="results/classify", help="results and cache folder")
     p.add_argument("--workers", type=int, default=1, help="local processes (one run each)")
     p.add_argument("--shard", default=None, help="i/n: this job's share of the trials")
-    p.add_argument("--k", type=int, default=defaults.k)
-    p.add_argument("--parse-steps", type=int, default=defaults.parse_steps)
+    p.add_argument("--k", type=int, default=defaults.k, help="parses per image")
+    p.add_argument(
+        "--parse-steps", type=int, default=defaults.parse_steps, help="most refinement steps"
+    )
     p.add_argument(
         "--screen-steps",
         type=int,
         default=defaults.screen_steps,
-        help="refit steps when screening all classes",
+        help="steps of the one-start refit that ranks all classes (0: no screen)",
     )
     p.add_argument(
-        "--keep", type=int, default=defaults.keep, help="classes rescored after screening"
+        "--keep", type=int, default=defaults.keep, help="classes rescored with the full refit"
+    )
+    p.add_argument(
+        "--race-steps",
+        type=int,
+        default=defaults.race_steps,
+        help="full refit: steps each start runs before the best is kept",
     )
     p.add_argument(
         "--refit-steps",
         type=int,
         default=defaults.refit_steps,
-        help="refit steps when rescoring the kept classes",
+        help="full refit: most steps the best start then runs",
     )
     p.add_argument("--weights", default=None)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_device_argument(p)
     p.set_defaults(func=run)
 
 
@@ -52,10 +62,18 @@ def run(args: argparse.Namespace) -> int:
         parse_steps=args.parse_steps,
         screen_steps=args.screen_steps,
         keep=args.keep,
+        race_steps=args.race_steps,
         refit_steps=args.refit_steps,
     )
     summary = run_trials(
-        args.runs, args.out, args.select, args.shard, args.workers, settings, args.weights
+        args.runs,
+        args.out,
+        args.select,
+        args.shard,
+        args.workers,
+        settings,
+        args.weights,
+        resolve_device(args.device),
     )
     if args.json:
         print(json.dumps(summary))

@@ -25,6 +25,24 @@ def seeded_order(count: int, n: int, seed: int) -> list[int]:
     return np.random.default_rng(seed).permutation(count)[: min(n, count)].tolist()
 
 
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"i/n"`` (1 <= i <= n) -> ``(i, n)``; ``None`` -> ``(1, 1)``, the whole job.
+
+    :raises GNSError: naming the accepted form, for anything else.
+    """
+    from gns_pyro.errors import GNSError
+
+    if text is None:
+        return 1, 1
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise GNSError(f"--shard must look like i/n (e.g. 2/4), got {text!r}") from None
+    if not 1 <= i <= n:
+        raise GNSError(f"--shard i/n needs 1 <= i <= n, got {text!r}")
+    return i, n
+
+
 def read_result(path: Path) -> dict | None:
     """A saved result, or None when it is missing or unreadable (then it is redone)."""
     try:

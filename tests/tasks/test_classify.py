@@ -74,7 +74,8 @@ def test_trial_scores_shapes_and_two_way_rule():
         Posterior(img_b, line_b, line_b, torch.tensor([-300.0]), 1),
     ]
     test = Posterior(img_a, line_a, line_a, torch.tensor([-300.0]), 1)
-    terms = classify.trial_scores(posts, test, classify.ClassifySettings(refit_steps=10))
+    settings = classify.ClassifySettings(screen_steps=0, race_steps=10, refit_steps=10)
+    terms = classify.trial_scores(posts, test, settings)
     assert terms["score"].shape == (2,)
     torch.testing.assert_close(
         terms["score"],
@@ -94,14 +95,14 @@ def test_trial_scores_screen_then_rescore_the_kept_classes():
     vertical[20:85, 50:53] = True
     v_line = Parses.from_control_points([[torch.tensor([[51.0, 20.0], [51.0, 84.0]])]])
     posts = [Posterior(vertical, v_line, v_line, torch.tensor([-300.0]), 1), *bars]
-    settings = classify.ClassifySettings(screen_steps=3, keep=2, refit_steps=40)
+    settings = classify.ClassifySettings(screen_steps=3, keep=2, race_steps=20, refit_steps=40)
     terms = classify.trial_scores(posts, bars[1], settings)
     kept = torch.isfinite(terms["score"])
     assert int(kept.sum()) == 2
     assert torch.equal(kept, terms["screen"] >= terms["screen"].topk(2).values[-1])
     assert not bool(kept[0])  # the vertical bar is screened out
     assert int(terms["score"].argmax()) == 2  # the same bar wins after rescoring
-    # rescoring refits longer, so the kept classes' refit terms only improve
+    # rescoring races several starts and refits longer: the kept classes' scores only improve
     assert bool((terms["score"][kept] >= terms["screen"][kept] - 1e-6).all())
 
 
@@ -127,25 +128,57 @@ def test_exemplars_from_posterior_pick_parses_by_tempered_weights():
         exemplars_from_posterior(post, 3, temperature=0)
 
 
-def test_parse_cache_is_keyed_by_parse_settings(tmp_path):
+def test_parse_cache_is_keyed_by_settings_weights_and_image(tmp_path):
+    from gns_pyro.models import CharacterParts
+
     img = torch.zeros(105, 105, dtype=torch.bool)
     post = _fake_posterior(img)
     path = tmp_path / "class01.pt"
+    torch.manual_seed(0)
+    parts = CharacterParts().eval()
     made = classify.ClassifySettings(k=3, parse_steps=150)
-    classify._save_posterior(post, path, made)
-    back = classify._load_posterior(path, made)
+    key = classify._parse_key(parts, img, made)
+    classify._save_posterior(post, path, key)
+    back = classify._load_posterior(path, key)
     torch.testing.assert_close(back.log_weights, post.log_weights)
-    # refit settings do not touch parses; parse settings do
-    assert classify._load_posterior(path, classify.ClassifySettings(k=3, refit_steps=7))
-    assert classify._load_posterior(path, classify.ClassifySettings(k=5)) is None
+    # refit settings do not touch parses; parse settings, weights and the image do
+    same = classify._parse_key(parts, img, classify.ClassifySettings(k=3, parse_steps=150, keep=2))
+    assert classify._load_posterior(path, same) is not None
+    assert (
+        classify._load_posterior(
+            path, classify._parse_key(parts, img, classify.ClassifySettings(k=5))
+        )
+        is None
+    )
+    other_image = img.clone()
+    other_image[50, 50] = True
+    assert classify._load_posterior(path, classify._parse_key(parts, other_image, made)) is None
+    other_parts = CharacterParts().eval()
+    assert classify._load_posterior(path, classify._parse_key(other_parts, img, made)) is None
     path.write_bytes(b"damaged")
-    assert classify._load_posterior(path, made) is None
+    assert classify._load_posterior(path, key) is None
+
+
+def test_parse_cache_never_runs_code_from_the_file(tmp_path):
+    """A pickled payload planted in a cache file is refused, not executed."""
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (marker.write_text, ("pwned",))
+
+    path = tmp_path / "class01.pt"
+    torch.save({"key": "x", "image": Payload()}, path)
+    assert classify._load_posterior(path, {"k": 1}) is None
+    assert not marker.exists()
 
 
 def test_results_made_with_other_settings_are_redone(tmp_path, monkeypatch):
     images = {"class01": torch.zeros(105, 105, dtype=torch.bool)}
     run = SimpleNamespace(
-        name="run01", training=images, test={"item01": images["class01"]},
+        name="run01",
+        training=images,
+        test={"item01": images["class01"]},
         labels={"item01": "class01"},
     )
     monkeypatch.setattr(
@@ -162,3 +195,8 @@ def test_results_made_with_other_settings_are_redone(tmp_path, monkeypatch):
     classify.classify_run(None, run, tmp_path, classify.ClassifySettings(refit_steps=50))
     classify.classify_run(None, run, tmp_path, classify.ClassifySettings(refit_steps=80))
     assert calls == [50, 80]
+    # the same settings with another test image (same run and item name): redone
+    run.test["item01"] = run.test["item01"].clone()
+    run.test["item01"][40, 40] = True
+    classify.classify_run(None, run, tmp_path, classify.ClassifySettings(refit_steps=80))
+    assert calls == [50, 80, 80]

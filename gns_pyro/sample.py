@@ -153,9 +153,7 @@ def _save_nearest_grid(types: Parses, records: list[dict], args) -> list[dict]:
     index = BackgroundIndex.load(args.data_dir)
     found, similarity = index.nearest(drawn > 0.5)
     with Omniglot(args.data_dir) as data:
-        neighbours = [
-            data.read_image(*index.keys[i].split("/"), split="background") for i in found
-        ]
+        neighbours = [data.read_image(*index.keys[i].split("/"), split="background") for i in found]
     pairs = torch.stack([drawn, torch.stack(neighbours).to(drawn.dtype)], dim=1).flatten(0, 1)
     save_grid(pairs, args.out, ncols=2 * min(args.n, 6))
     return [
@@ -192,7 +190,7 @@ def sample_statistics(
         owner = types.stroke_mask.nonzero()[:, 0]
         stroke_ok = ok.all(-1)
         # an item is inside iff all its strokes are: count failing strokes per item
-        fails = torch.zeros(m).index_add(0, owner, (~stroke_ok).float())
+        fails = torch.zeros(m, device=owner.device).index_add(0, owner, (~stroke_ok).float())
         inside.append(fails == 0)
         counts.append(types.num_strokes)
         finite.append(torch.isfinite(log_prob) & torch.isfinite(types.offsets).flatten(1).all(1))

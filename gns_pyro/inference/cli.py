@@ -6,6 +6,7 @@ import argparse
 import json
 
 from gns_pyro.data.images import load_image
+from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.inference.posterior import check_image, infer
 from gns_pyro.inference.refinement import RefineSettings
 
@@ -24,6 +25,7 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--weights", default=None, help="type-prior weights (default: shipped)")
     p.add_argument("--out", default=None, help="write a picture of the parses (PNG)")
     p.add_argument("--json", action="store_true", help="print the parses as one JSON object")
+    add_device_argument(p)
     p.set_defaults(func=run_parse)
 
     m = subparsers.add_parser(
@@ -36,7 +38,11 @@ def add_parsers(subparsers) -> None:
     m.add_argument("--steps", type=int, default=RefineSettings().steps)
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--weights", default=None)
+    m.add_argument(
+        "--polish-steps", type=int, default=3, help="Newton steps at each mode before Laplace"
+    )
     m.add_argument("--json", action="store_true")
+    add_device_argument(m)
     m.set_defaults(func=run_marginal)
 
 
@@ -48,7 +54,7 @@ def _posterior(args):
 
         raise GNSError(f"--k must be at least 1, got {args.k}")
     image = check_image(load_image(args.image))  # bad input fails before any model loads
-    parts = load_type_prior(args.weights)
+    parts = load_type_prior(args.weights, device=resolve_device(args.device))
     post = infer(
         image, parts, k=args.k, seed=args.seed, refine_settings=RefineSettings(steps=args.steps)
     )
@@ -78,7 +84,9 @@ def run_marginal(args: argparse.Namespace) -> int:
     from gns_pyro.inference.laplace import parse_log_marginal
 
     image, parts, post = _posterior(args)
-    log_marginal, results = parse_log_marginal(parts, post.types, post.tokens, image)
+    log_marginal, results = parse_log_marginal(
+        parts, post.types, post.tokens, image, args.polish_steps
+    )
     summary = {
         "image": args.image,
         "log_marginal": float(log_marginal),

@@ -21,6 +21,7 @@ from pathlib import Path
 import pyro
 import torch
 
+from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.inference.posterior import infer
 from gns_pyro.inference.refinement import RefineSettings
 from gns_pyro.models.joint import sample_exemplars
@@ -40,10 +41,11 @@ def run_demo(
     parse_steps: int = 60,
     refit_steps: int = 20,
     weights=None,
+    device=None,
 ) -> dict:
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    parts = load_type_prior(weights)
+    parts = load_type_prior(weights, device=device)
     types, log_prob = sample_types(concepts, temperature=0.5, seed=seed, parts=parts)
     save_grid(render(types, noise=0.0), out / "concepts.png")
 
@@ -69,7 +71,10 @@ def run_demo(
         ncols=10,
     )
 
-    settings = ClassifySettings(k=3, screen_steps=refit_steps, refit_steps=refit_steps)
+    # five classes: no screen, every class gets the full (raced) refit
+    settings = ClassifySettings(
+        k=3, screen_steps=0, race_steps=refit_steps, refit_steps=refit_steps
+    )
     predictions = [
         int(trial_scores(train_posts, post, settings)["score"].argmax()) for post in test_posts
     ]
@@ -105,6 +110,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--parse-steps", type=int, default=60)
     p.add_argument("--refit-steps", type=int, default=20)
     p.add_argument("--weights", default=None)
+    add_device_argument(p)
     p.set_defaults(func=run)
 
 
@@ -121,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         args.parse_steps,
         args.refit_steps,
         args.weights,
+        resolve_device(args.device),
     )
     print(json.dumps(summary))
     return 0

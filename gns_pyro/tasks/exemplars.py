@@ -16,6 +16,7 @@ import argparse
 
 import torch
 
+from gns_pyro.devices import add_device_argument
 from gns_pyro.inference.posterior import Posterior
 from gns_pyro.models.joint import sample_exemplars
 from gns_pyro.parses import Parses
@@ -27,7 +28,7 @@ def exemplars_from_posterior(
     """``n`` new tokens drawn from the parses of ``post``."""
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    probs = torch.softmax(post.log_weights.double() / temperature, 0)
+    probs = torch.softmax(post.log_weights.detach().double().cpu() / temperature, 0)
     picks = torch.multinomial(probs, n, replacement=True, generator=generator)
     return sample_exemplars(post.types[picks], 1)
 
@@ -47,6 +48,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", default=None)
     p.add_argument("--out", default="exemplars.png")
+    add_device_argument(p)
     p.set_defaults(func=run)
 
 
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     import pyro
 
     from gns_pyro.data.images import load_image
+    from gns_pyro.devices import resolve_device
     from gns_pyro.errors import GNSError
     from gns_pyro.inference.posterior import check_image, infer
     from gns_pyro.pretrained import load_type_prior
@@ -63,11 +66,12 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 1 or args.temperature <= 0:
         raise GNSError("--n must be >= 1 and --temperature > 0")
     image = check_image(load_image(args.image))
-    parts = load_type_prior(args.weights)
+    parts = load_type_prior(args.weights, device=resolve_device(args.device))
     pyro.set_rng_seed(args.seed)
     post = infer(image, parts, k=args.k, seed=args.seed)
     tokens = exemplars_from_posterior(post, args.n, args.temperature)
-    pictures = torch.cat([image.float()[None], render(tokens, blur=DEFAULT_BLUR, noise=0.0)])
+    drawn = render(tokens, blur=DEFAULT_BLUR, noise=0.0).cpu()
+    pictures = torch.cat([image.float()[None], drawn])
     save_grid(pictures, args.out, ncols=min(10, args.n + 1))
     print(f"wrote the image and {args.n} new exemplars to {args.out}")
     return 0

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.inference.skeleton import skeleton_graph
 from gns_pyro.splines import basis_on_grid, resample_path
 from gns_pyro.tasks.results import read_result, seeded_subset, write_result
@@ -63,8 +64,9 @@ def evaluate_image(parts, drawing, image: torch.Tensor, k: int = 5, seed: int = 
     token = post.tokens[best]
     warped = apply_affine(token.control_points, token.num_control, token.affine)[0]
     counts = token.num_control[0].tolist()
+    warped = warped.detach().cpu()
     predicted = [curve(warped[s, : counts[s]].numpy()) for s in range(len(counts)) if counts[s]]
-    graph = skeleton_graph(image)
+    graph = skeleton_graph(image.cpu())
     edges = [resample_path(path, 1.0) for _, _, path in graph.edges(data="path")]
     edges += [graph.nodes[n]["pos"][None] for n in graph.nodes if graph.degree(n) == 0]
     return {"gns": compare(predicted, human), "baseline": compare(edges, human)}
@@ -81,12 +83,14 @@ def summarize(results: list[dict]) -> dict:
     return out
 
 
-def run_parse_eval(data_dir, out_dir: Path, n: int = 40, seed: int = 0, weights=None) -> dict:
+def run_parse_eval(
+    data_dir, out_dir: Path, n: int = 40, seed: int = 0, weights=None, device=None
+) -> dict:
     from gns_pyro.data import Omniglot
     from gns_pyro.pretrained import load_type_prior
 
     start = time.perf_counter()
-    parts = load_type_prior(weights)
+    parts = load_type_prior(weights, device=device)
     results = []
     with Omniglot(data_dir) as data:
         keys = data.keys("background", "strokes", alphabets="Tagalog")
@@ -117,11 +121,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default="results/parse_eval")
     p.add_argument("--weights", default=None)
     p.add_argument("--json", action="store_true")
+    add_device_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = run_parse_eval(args.data_dir, Path(args.out), args.n, args.seed, args.weights)
+    summary = run_parse_eval(
+        args.data_dir, Path(args.out), args.n, args.seed, args.weights, resolve_device(args.device)
+    )
     if args.json:
         print(json.dumps(summary))
     else:

@@ -48,9 +48,22 @@ def test_parse_and_marginal_commands(tmp_path, capsys):
     assert 1 <= len(result["parses"]) <= 2 and out.exists()
     weights = [p["weight"] for p in result["parses"]]
     assert sum(weights) == pytest.approx(1.0, abs=1e-6)
-    assert main(["marginal", str(path), "--k", "1", "--steps", "5", "--json"]) == 0
+    marginal = ["marginal", str(path), "--k", "1", "--steps", "5", "--polish-steps", "1"]
+    assert main([*marginal, "--json", "--device", "cpu"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert np.isfinite(summary["log_marginal"]) and summary["modes"] == 1
+
+
+def test_device_flag_errors_name_the_problem(tmp_path, capsys):
+    img = np.full((105, 105), 255, np.uint8)
+    img[20:80, 50:53] = 0
+    path = tmp_path / "bar.png"
+    Image.fromarray(img, mode="L").save(path)
+    assert main(["parse", str(path), "--device", "gpu7"]) == 2
+    assert "not a torch device" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["parse", str(path), "--device", "cuda"]) == 2
+        assert "no CUDA device" in capsys.readouterr().err
 
 
 def test_parse_command_bad_images(tmp_path, capsys):

@@ -42,23 +42,29 @@ def test_parse_eval_command(omniglot_dir, tmp_path, capsys):
 
 
 @pytest.mark.data
-def test_likelihood_command(omniglot_dir, tmp_path, capsys):
-    argv = [
-        "likelihood",
-        "--data-dir",
-        str(omniglot_dir),
-        "--n",
-        "1",
-        "--k",
-        "1",
-        "--out",
-        str(tmp_path),
-        "--json",
-    ]
-    assert main(argv) == 0
+def test_likelihood_command_shards_and_resumes(omniglot_dir, tmp_path, capsys):
+    argv = ["likelihood", "--data-dir", str(omniglot_dir), "--n", "2", "--k", "1"]
+    argv += ["--polish-steps", "1", "--out", str(tmp_path), "--json"]
+    for shard in ("1/2", "2/2"):
+        assert main([*argv, "--shard", shard]) == 0
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert summary["images"] == 1 and summary["modes"] == 1
+    assert len(list(tmp_path.glob("*.json"))) == 2
+    assert main(argv) == 0  # the whole job: both results are read back, nothing redone
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["images"] == 1 and summary["modes"] == 1
+    assert summary["images"] == 2 and summary["wall_seconds"] < 5
     assert np.isfinite(summary["mean_log_marginal"]) and summary["mean_per_pixel"] < 0
+    assert 0 <= summary["negative_definite_fraction"] <= 1
+
+
+def test_parse_shard_names_the_form():
+    from gns_pyro.errors import GNSError
+    from gns_pyro.tasks.results import parse_shard
+
+    assert parse_shard(None) == (1, 1) and parse_shard("2/4") == (2, 4)
+    for bad in ("x", "0/4", "3/2", "1-2", "1/"):
+        with pytest.raises(GNSError, match="shard"):
+            parse_shard(bad)
 
 
 def test_seeded_order_is_prefix_stable_and_distinct():

@@ -6,7 +6,7 @@ Prints a JSON object on its last line:
   refinement with default settings);
 * ``refit_batched_seconds`` / ``refit_one_by_one_seconds`` / ``refit_speedup``: refitting the
   tokens of 100 parses to one image as one batch vs one parse at a time (same steps);
-* ``laplace_seconds_per_parse``.
+* ``laplace_seconds_per_parse``: Newton polish (``--polish-steps``) and Laplace at one mode.
 
     python benchmarks/inference.py [--n-images 20] [--data-dir D]
 """
@@ -24,7 +24,7 @@ import torch
 from gns_pyro.data import Omniglot
 from gns_pyro.inference import RefineSettings, infer
 from gns_pyro.inference.laplace import parse_log_marginal
-from gns_pyro.inference.refinement import refit_tokens
+from gns_pyro.inference.refinement import RefitSettings, RefitStart, refit_tokens
 from gns_pyro.parses import Parses
 from gns_pyro.pretrained import load_type_prior
 
@@ -43,7 +43,11 @@ def main(args: argparse.Namespace) -> dict:
         seconds.append(time.perf_counter() - start)
 
     types = Parses.cat([p.types for p in posteriors])[: args.n_refit].trim()
-    settings = RefineSettings(steps=args.refit_steps, patience=10**6)
+    settings = RefitSettings(
+        starts=(RefitStart(14.0, 0.44, False),),
+        race=RefineSettings(steps=args.refit_steps, patience=10**6),
+        finish=RefineSettings(steps=0),
+    )
     start = time.perf_counter()
     refit_tokens(types, images[0], settings)
     t_batched = time.perf_counter() - start
@@ -53,7 +57,9 @@ def main(args: argparse.Namespace) -> dict:
     t_single = time.perf_counter() - start
 
     start = time.perf_counter()
-    _, results = parse_log_marginal(parts, posteriors[0].types, posteriors[0].tokens, images[0])
+    _, results = parse_log_marginal(
+        parts, posteriors[0].types, posteriors[0].tokens, images[0], args.polish_steps
+    )
     t_laplace = (time.perf_counter() - start) / len(results)
 
     result = {
@@ -79,6 +85,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--n-images", type=int, default=20)
     parser.add_argument("--n-refit", type=int, default=100)
     parser.add_argument("--refit-steps", type=int, default=30)
+    parser.add_argument("--polish-steps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 

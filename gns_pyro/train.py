@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
 import platform
 import shutil
 import time
@@ -137,7 +138,12 @@ def train_type_prior(
     optimizer = torch.optim.Adam(parts.parameters(), lr=settings.lr)
     history, best_val, best_state, best_epoch, start_epoch, elapsed = [], math.inf, None, -1, 0, 0.0
     if resume and checkpoint_path.exists():
-        ckpt = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        try:  # weights_only: a checkpoint holds tensors, numbers and settings, never code to run
+            ckpt = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+            raise GNSError(
+                f"{checkpoint_path} is not a readable checkpoint ({err}); use another --out"
+            ) from err
         # everything but the epoch budget must match: resuming may extend a run
         same = {k: v for k, v in ckpt["settings"].items() if k != "epochs"}
         if same != {k: v for k, v in dataclasses.asdict(settings).items() if k != "epochs"}:

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from gns_pyro.cli import main
+from gns_pyro.errors import GNSError
 from gns_pyro.pretrained import load_type_prior
 from gns_pyro.train import TrainSettings, train_type_prior
 
@@ -60,6 +61,21 @@ def test_resume_with_other_settings_is_refused(omniglot_dir, tmp_path):
             resume=True,
             progress=False,
         )
+
+
+@pytest.mark.data
+def test_checkpoint_never_runs_code_from_the_file(omniglot_dir, tmp_path):
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (marker.write_text, ("pwned",))
+
+    torch.save({"settings": Payload()}, tmp_path / "checkpoint.pt")
+    settings = TrainSettings(epochs=1, max_drawings=30, batch_size=30)
+    with pytest.raises(GNSError, match="not a readable checkpoint"):
+        train_type_prior(tmp_path, settings, data_dir=omniglot_dir, resume=True, progress=False)
+    assert not marker.exists()
 
 
 def test_cuda_asked_without_cuda(tmp_path, omniglot_dir):

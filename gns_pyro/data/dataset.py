@@ -17,7 +17,9 @@ import dataclasses
 import hashlib
 import json
 import os
+import pickle
 import tempfile
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -112,6 +114,10 @@ def _atomic_save(obj, path: Path) -> None:
         raise
 
 
+# what a damaged, truncated or foreign cache file raises when loaded without running code
+_UNREADABLE = (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, TypeError, ValueError)
+
+
 def load_spline_dataset(
     data_dir: str | os.PathLike | None = None,
     split: str = "background",
@@ -142,10 +148,12 @@ def load_spline_dataset(
         key = _cache_key(data, split, chosen, settings)
         path = Path(cache_dir or default_cache_dir()) / f"splines_{split}_{key}.pt"
         if use_cache and path.exists():
+            # weights_only: a cache file holds tensors, lists and strings, never code to run
             try:
-                saved = torch.load(path, weights_only=False)
+                saved = torch.load(path, weights_only=True, map_location="cpu")
                 return SplineDataset(Parses(**saved["parses"]), *saved["labels"], settings)
-            except Exception:  # a damaged cache is rebuilt, never trusted
+            except _UNREADABLE as err:
+                warnings.warn(f"rebuilding unreadable spline cache {path}: {err}", stacklevel=2)
                 path.unlink(missing_ok=True)
         drawings = data.drawings(split, chosen)
         if progress:

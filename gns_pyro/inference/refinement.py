@@ -11,11 +11,12 @@ whole batch of parses, and ``SVI`` with ``Trace_ELBO`` maximizes the log joint (
 Delta guide is the log joint at its point).
 
 The schedule (:class:`RefineSettings`): each kind of variable has its own Adam learning rate
-(``pyro.optim.ClippedAdam`` with a callable ``optim_args``), decayed geometrically each step
-so that late steps polish instead of jitter; each parse keeps the best state it has visited,
-so refinement never lowers its log joint; the loop stops when no parse has improved by more
-than ``tol`` over ``patience`` steps, or after ``steps``. The defaults are the cheapest
-schedule that reached the optimum of a 1,500-step reference run (``benchmarks/convergence.py``).
+(``pyro.optim.ClippedAdam`` with a callable ``optim_args``), optionally decayed geometrically
+each step (``lr_decay``; the finishing phase of a token refit uses it so that late steps polish
+instead of jitter); each parse keeps the best state it has visited, so refinement never lowers
+its log joint; the loop stops when no parse has improved by more than ``tol`` over
+``patience`` steps, or after ``steps``. ``benchmarks/convergence.py`` measures how close the
+defaults come to the optimum of a 1,500-step reference run, and at what cost.
 
 Example::
 

@@ -96,7 +96,21 @@ def test_dataset_cache(omniglot_dir, tmp_path, monkeypatch):
     )
     assert len(list(tmp_path.glob("splines_background_*.pt"))) == 2
     cached[0].write_bytes(b"garbage")
-    rebuilt = load_spline_dataset(omniglot_dir, alphabets=["Latin"], cache_dir=tmp_path)
+    with pytest.warns(UserWarning, match="rebuilding unreadable spline cache"):
+        rebuilt = load_spline_dataset(omniglot_dir, alphabets=["Latin"], cache_dir=tmp_path)
+    torch.testing.assert_close(rebuilt.parses.offsets, first.parses.offsets)
+
+    # a pickled payload planted in the cache is refused and rebuilt, never run
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (marker.write_text, ("pwned",))
+
+    torch.save({"parses": Payload(), "labels": []}, cached[0])
+    with pytest.warns(UserWarning, match="rebuilding"):
+        rebuilt = load_spline_dataset(omniglot_dir, alphabets=["Latin"], cache_dir=tmp_path)
+    assert not marker.exists()
     torch.testing.assert_close(rebuilt.parses.offsets, first.parses.offsets)
 
     train, val = first.split_by_character(0.1, seed=0)

@@ -15,6 +15,24 @@ from gns_pyro import __version__
 from gns_pyro.errors import GNSError
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless it is ``None`` or the help already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is None or "default" in text or isinstance(action.default, bool):
+            return text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's parser shows defaults in ``--help``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gns_pyro import sample, train_cli
     from gns_pyro.data import cli as data_cli
@@ -22,12 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     from gns_pyro.tasks import cli as tasks_cli
     from gns_pyro.tasks import demo, exemplars, likelihood, parse_eval
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gns-pyro",
         description="Generative neuro-symbolic models of handwritten characters (Pyro).",
     )
     parser.add_argument("--version", action="version", version=f"gns-pyro {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     data_cli.add_parser(subparsers)
     train_cli.add_parser(subparsers)

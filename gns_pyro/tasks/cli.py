@@ -23,7 +23,13 @@ def add_parsers(subparsers) -> None:
     )
     p.add_argument("--select", default=None, help="run numbers, e.g. 1-10 or 1,3,5")
     p.add_argument("--out", default="results/classify", help="results and cache folder")
-    p.add_argument("--workers", type=int, default=1, help="local processes (one run each)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="local processes, one run each; each gets cores/workers torch threads "
+        "(override: GNS_PYRO_WORKER_THREADS)",
+    )
     p.add_argument("--shard", default=None, help="i/n: this job's share of the trials")
     p.add_argument("--k", type=int, default=defaults.k, help="parses per image")
     p.add_argument(
@@ -50,7 +56,7 @@ def add_parsers(subparsers) -> None:
         default=defaults.refit_steps,
         help="full refit: most steps the best start then runs",
     )
-    p.add_argument("--weights", default=None)
+    p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_device_argument(p)
     p.set_defaults(func=run)

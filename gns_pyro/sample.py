@@ -28,6 +28,7 @@ import json
 import pyro
 import torch
 
+from gns_pyro import argtypes
 from gns_pyro.models.character import CharacterParts
 from gns_pyro.models.joint import sample_exemplars
 from gns_pyro.models.type_prior import generate_type, type_log_prob
@@ -74,14 +75,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Sample new character types from the trained type prior and write a grid "
         "of their renders. Strokes in --json are control points (x = column, y = row, pixels).",
     )
-    p.add_argument("--n", type=int, default=36, help="number of types (default 36)")
-    p.add_argument("--temperature", type=float, default=0.5, help="default 0.5 (new concepts)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--n", type=argtypes.positive_int, default=36, help="number of types (default 36)"
+    )
+    p.add_argument(
+        "--temperature",
+        type=argtypes.positive_float,
+        default=0.5,
+        help="default 0.5 (new concepts)",
+    )
+    p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--out", default="concepts.png", help="grid image to write (PNG)")
     p.add_argument("--weights", default=None, help="weights file (default: the shipped ones)")
     p.add_argument(
         "--exemplars",
-        type=int,
+        type=argtypes.nonnegative_int,
         default=0,
         help="also draw this many exemplars (new tokens) of each concept",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from gns_pyro import argtypes
 from gns_pyro.train import TrainSettings, train_type_prior
 
 
@@ -19,13 +20,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--data-dir", default=None, help="Omniglot folder (default: $GNS_PYRO_DATA)")
     p.add_argument("--out", default="runs/type_prior", help="output folder (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--lr", type=float, default=defaults.lr)
-    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--epochs", type=argtypes.positive_int, default=defaults.epochs)
+    p.add_argument("--batch-size", type=argtypes.positive_int, default=defaults.batch_size)
+    p.add_argument("--lr", type=argtypes.positive_float, default=defaults.lr)
+    p.add_argument("--seed", type=argtypes.seed, default=defaults.seed)
     p.add_argument(
         "--val-fraction",
-        type=float,
+        type=argtypes.open_fraction,
         default=defaults.val_fraction,
         help="fraction of characters held out for validation",
     )
@@ -35,10 +36,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=list(defaults.exclude),
         help="alphabets left out of training (default: Tagalog)",
     )
-    p.add_argument("--max-drawings", type=int, default=None, help="use a subset (smoke runs)")
+    p.add_argument(
+        "--max-drawings", type=argtypes.positive_int, default=None, help="use a subset (smoke runs)"
+    )
     p.add_argument(
         "--early-stop",
-        type=int,
+        type=argtypes.positive_int,
         default=defaults.early_stop,
         help="stop after this many epochs without validation improvement",
     )

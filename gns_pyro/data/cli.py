@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from gns_pyro import argtypes
 from gns_pyro.data.download import BASE_URL, WHAT, download_omniglot
 from gns_pyro.data.omniglot import COMPONENTS, ENV_VAR, Omniglot, resolve_data_dir
 
@@ -73,8 +74,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     chk.add_argument("--data-dir", default=None, help=data_dir_help)
     chk.add_argument("--split", choices=("background", "evaluation"), default="background")
-    chk.add_argument("--n", type=int, default=500, help="number of drawings (default 500)")
-    chk.add_argument("--seed", type=int, default=0)
+    chk.add_argument(
+        "--n", type=argtypes.positive_int, default=500, help="number of drawings (default 500)"
+    )
+    chk.add_argument("--seed", type=argtypes.seed, default=0)
     chk.add_argument("--json", action="store_true", help="print one JSON object")
     chk.set_defaults(func=run_check_render)
     return parser

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from gns_pyro import argtypes
 from gns_pyro.data.images import load_image
 from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.inference.posterior import check_image, infer
@@ -19,9 +20,14 @@ def add_parsers(subparsers) -> None:
         "by the type prior, refine the best K against the image, and weight them.",
     )
     p.add_argument("image", help="a 105x105 binary or grayscale PNG (dark ink on white)")
-    p.add_argument("--k", type=int, default=5, help="parses to keep (default 5)")
-    p.add_argument("--steps", type=int, default=RefineSettings().steps, help="refinement steps")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--k", type=argtypes.positive_int, default=5, help="parses to keep (default 5)")
+    p.add_argument(
+        "--steps",
+        type=argtypes.positive_int,
+        default=RefineSettings().steps,
+        help="refinement steps",
+    )
+    p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--weights", default=None, help="type-prior weights (default: shipped)")
     p.add_argument("--out", default=None, help="write a picture of the parses (PNG)")
     p.add_argument("--json", action="store_true", help="print the parses as one JSON object")
@@ -34,12 +40,15 @@ def add_parsers(subparsers) -> None:
         description="Parse the image, then sum Laplace approximations at the K refined modes.",
     )
     m.add_argument("image")
-    m.add_argument("--k", type=int, default=5)
-    m.add_argument("--steps", type=int, default=RefineSettings().steps)
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--k", type=argtypes.positive_int, default=5)
+    m.add_argument("--steps", type=argtypes.positive_int, default=RefineSettings().steps)
+    m.add_argument("--seed", type=argtypes.seed, default=0)
     m.add_argument("--weights", default=None)
     m.add_argument(
-        "--polish-steps", type=int, default=3, help="Newton steps at each mode before Laplace"
+        "--polish-steps",
+        type=argtypes.nonnegative_int,
+        default=3,
+        help="Newton steps at each mode before Laplace",
     )
     m.add_argument("--json", action="store_true")
     add_device_argument(m)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from gns_pyro import argtypes
 from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.tasks.classify import ClassifySettings, run_trials
 
@@ -25,34 +26,40 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--out", default="results/classify", help="results and cache folder")
     p.add_argument(
         "--workers",
-        type=int,
+        type=argtypes.positive_int,
         default=1,
         help="local processes, one run each; each gets cores/workers torch threads "
         "(override: GNS_PYRO_WORKER_THREADS)",
     )
     p.add_argument("--shard", default=None, help="i/n: this job's share of the trials")
-    p.add_argument("--k", type=int, default=defaults.k, help="parses per image")
+    p.add_argument("--k", type=argtypes.positive_int, default=defaults.k, help="parses per image")
     p.add_argument(
-        "--parse-steps", type=int, default=defaults.parse_steps, help="most refinement steps"
+        "--parse-steps",
+        type=argtypes.positive_int,
+        default=defaults.parse_steps,
+        help="most refinement steps",
     )
     p.add_argument(
         "--screen-steps",
-        type=int,
+        type=argtypes.nonnegative_int,
         default=defaults.screen_steps,
         help="steps of the one-start refit that ranks all classes (0: no screen)",
     )
     p.add_argument(
-        "--keep", type=int, default=defaults.keep, help="classes rescored with the full refit"
+        "--keep",
+        type=argtypes.positive_int,
+        default=defaults.keep,
+        help="classes rescored with the full refit",
     )
     p.add_argument(
         "--race-steps",
-        type=int,
+        type=argtypes.positive_int,
         default=defaults.race_steps,
         help="full refit: steps each start runs before the best is kept",
     )
     p.add_argument(
         "--refit-steps",
-        type=int,
+        type=argtypes.positive_int,
         default=defaults.refit_steps,
         help="full refit: most steps the best start then runs",
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 import pyro
 import torch
 
+from gns_pyro import argtypes
 from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.inference.posterior import infer
 from gns_pyro.inference.refinement import RefineSettings
@@ -104,11 +105,11 @@ def add_parser(subparsers) -> None:
         description=__doc__.splitlines()[0],
     )
     p.add_argument("--out", default="demo", help="folder for the pictures and summary.json")
-    p.add_argument("--concepts", type=int, default=16)
-    p.add_argument("--ways", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--parse-steps", type=int, default=60)
-    p.add_argument("--refit-steps", type=int, default=20)
+    p.add_argument("--concepts", type=argtypes.positive_int, default=16)
+    p.add_argument("--ways", type=argtypes.positive_int, default=5)
+    p.add_argument("--seed", type=argtypes.seed, default=0)
+    p.add_argument("--parse-steps", type=argtypes.positive_int, default=60)
+    p.add_argument("--refit-steps", type=argtypes.positive_int, default=20)
     p.add_argument("--weights", default=None)
     add_device_argument(p)
     p.set_defaults(func=run)

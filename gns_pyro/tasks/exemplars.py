@@ -16,6 +16,7 @@ import argparse
 
 import torch
 
+from gns_pyro import argtypes
 from gns_pyro.devices import add_device_argument
 from gns_pyro.inference.posterior import Posterior
 from gns_pyro.models.joint import sample_exemplars
@@ -40,12 +41,15 @@ def add_parser(subparsers) -> None:
         description="Parse the image, then sample new tokens of its parses (App. C).",
     )
     p.add_argument("image")
-    p.add_argument("--n", type=int, default=9)
+    p.add_argument("--n", type=argtypes.positive_int, default=9)
     p.add_argument(
-        "--temperature", type=float, default=8.0, help="parse choice ~ weight^(1/T) (default 8)"
+        "--temperature",
+        type=argtypes.positive_float,
+        default=8.0,
+        help="parse choice ~ weight^(1/T) (default 8)",
     )
-    p.add_argument("--k", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--k", type=argtypes.positive_int, default=5)
+    p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--weights", default=None)
     p.add_argument("--out", default="exemplars.png")
     add_device_argument(p)

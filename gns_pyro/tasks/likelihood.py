@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gns_pyro import argtypes
 from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.tasks.results import parse_shard, read_result, seeded_order, write_result
 
@@ -95,12 +96,15 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--split", choices=("background", "evaluation"), default="evaluation")
-    p.add_argument("--n", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--n", type=argtypes.positive_int, default=1000)
+    p.add_argument("--seed", type=argtypes.seed, default=0)
+    p.add_argument("--k", type=argtypes.positive_int, default=5)
     p.add_argument("--out", default="results/likelihood")
     p.add_argument(
-        "--polish-steps", type=int, default=3, help="Newton steps at each mode before Laplace"
+        "--polish-steps",
+        type=argtypes.nonnegative_int,
+        default=3,
+        help="Newton steps at each mode before Laplace",
     )
     p.add_argument("--weights", default=None)
     p.add_argument("--shard", default=None, help="i/n: this job's share of the images (1-based)")

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from gns_pyro import argtypes
 from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.inference.skeleton import skeleton_graph
 from gns_pyro.splines import basis_on_grid, resample_path
@@ -116,8 +117,10 @@ def add_parser(subparsers) -> None:
         description=__doc__.splitlines()[0],
     )
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--n", type=int, default=40, help="number of Tagalog drawings (seeded)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--n", type=argtypes.positive_int, default=40, help="number of Tagalog drawings (seeded)"
+    )
+    p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--out", default="results/parse_eval")
     p.add_argument("--weights", default=None)
     p.add_argument("--json", action="store_true")

@@ -1,0 +1,71 @@
+"""Argument types for the command line: a bad number is refused by argparse with one line.
+
+Each function takes the raw string and returns the value or raises
+``argparse.ArgumentTypeError``, which argparse reports as ``gns-pyro <command>: error: argument
+--k: ...`` with exit status 2, before any work starts.
+
+Example::
+
+    >>> p = argparse.ArgumentParser()
+    >>> _ = p.add_argument("--k", type=positive_int, default=5)
+    >>> p.parse_args(["--k", "3"]).k
+    3
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+#: seeds go to torch, numpy and Python's random; numpy accepts [0, 2**32)
+MAX_SEED = 2**32 - 1
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """A whole number >= 0."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A random seed in [0, 2**32)."""
+    value = _integer(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed must be in [0, {MAX_SEED}], got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
+def open_fraction(text: str) -> float:
+    """A number strictly between 0 and 1."""
+    value = positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value

@@ -1,0 +1,69 @@
+import argparse
+
+import pytest
+
+from gns_pyro import argtypes
+from gns_pyro.cli import main
+
+
+@pytest.mark.parametrize(
+    "kind, text, value",
+    [
+        (argtypes.positive_int, "3", 3),
+        (argtypes.nonnegative_int, "0", 0),
+        (argtypes.seed, "0", 0),
+        (argtypes.seed, str(2**32 - 1), 2**32 - 1),
+        (argtypes.positive_float, "0.5", 0.5),
+        (argtypes.open_fraction, "0.1", 0.1),
+    ],
+)
+def test_accepts(kind, text, value):
+    assert kind(text) == value
+
+
+@pytest.mark.parametrize(
+    "kind, text, message",
+    [
+        (argtypes.positive_int, "0", "at least 1"),
+        (argtypes.positive_int, "-5", "at least 1"),
+        (argtypes.positive_int, "abc", "whole number"),
+        (argtypes.positive_int, "2.5", "whole number"),
+        (argtypes.nonnegative_int, "-1", "0 or more"),
+        (argtypes.seed, "-1", "seed"),
+        (argtypes.seed, str(2**63), "seed"),
+        (argtypes.positive_float, "nan", "finite"),
+        (argtypes.positive_float, "inf", "finite"),
+        (argtypes.positive_float, "0", "above 0"),
+        (argtypes.positive_float, "x", "a number"),
+        (argtypes.open_fraction, "1", "between 0 and 1"),
+    ],
+)
+def test_refuses_with_a_message(kind, text, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        kind(text)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sample", "--temperature", "nan"],
+        ["sample", "--seed", "-1"],
+        ["sample", "--n", "0"],
+        ["parse", "image.png", "--steps", "-5"],
+        ["parse", "image.png", "--k", "0"],
+        ["exemplars", "image.png", "--k", "0"],
+        ["classify", "--keep", "0"],
+        ["classify", "--k", "0"],
+        ["likelihood", "--n", "abc"],
+        ["train", "--lr", "inf"],
+        ["train", "--val-fraction", "1.5"],
+    ],
+)
+def test_cli_refuses_bad_numbers_in_one_line(argv, capsys):
+    """argparse stops before any work: exit 2, one line naming the option, no traceback."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("gns-pyro ") and "error: argument --" in err[-1]
+    assert argv[-2] in err[-1] and "Traceback" not in "\n".join(err)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from pathlib import Path
 
 #: seeds go to torch, numpy and Python's random; numpy accepts [0, 2**32)
 MAX_SEED = 2**32 - 1
@@ -69,3 +71,39 @@ def open_fraction(text: str) -> float:
     if value >= 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
+
+
+def _writable_ancestor(path: Path) -> Path:
+    """The nearest folder at or above ``path`` that exists (where new folders would go)."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return folder
+    return Path.cwd()
+
+
+def png_file(text: str) -> str:
+    """A PNG file to write: ends in ``.png``, is not a folder, and its folder exists."""
+    path = Path(text)
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"{text!r} must end in .png")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder, not a file")
+    folder = path.parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise argparse.ArgumentTypeError(f"cannot write in folder {str(folder)!r}")
+    return text
+
+
+def out_folder(text: str) -> str:
+    """A folder for results: created if missing, but not an existing file or unwritable."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a file, not a folder")
+    base = _writable_ancestor(path)
+    if not base.is_dir():
+        raise argparse.ArgumentTypeError(f"{str(base)!r} is a file, not a folder")
+    if not os.access(base, os.W_OK):
+        raise argparse.ArgumentTypeError(f"cannot write in folder {str(base)!r}")
+    return text

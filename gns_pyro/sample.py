@@ -85,7 +85,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="default 0.5 (new concepts)",
     )
     p.add_argument("--seed", type=argtypes.seed, default=0)
-    p.add_argument("--out", default="concepts.png", help="grid image to write (PNG)")
+    p.add_argument(
+        "--out", type=argtypes.png_file, default="concepts.png", help="grid image to write (PNG)"
+    )
     p.add_argument("--weights", default=None, help="weights file (default: the shipped ones)")
     p.add_argument(
         "--exemplars",

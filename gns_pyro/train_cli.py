@@ -19,7 +19,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "a checkpoint per epoch (continue with --resume).",
     )
     p.add_argument("--data-dir", default=None, help="Omniglot folder (default: $GNS_PYRO_DATA)")
-    p.add_argument("--out", default="runs/type_prior", help="output folder (default %(default)s)")
+    p.add_argument(
+        "--out",
+        type=argtypes.out_folder,
+        default="runs/type_prior",
+        help="output folder (default %(default)s)",
+    )
     p.add_argument("--epochs", type=argtypes.positive_int, default=defaults.epochs)
     p.add_argument("--batch-size", type=argtypes.positive_int, default=defaults.batch_size)
     p.add_argument("--lr", type=argtypes.positive_float, default=defaults.lr)

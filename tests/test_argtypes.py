@@ -67,3 +67,46 @@ def test_cli_refuses_bad_numbers_in_one_line(argv, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("gns-pyro ") and "error: argument --" in err[-1]
     assert argv[-2] in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def test_png_file(tmp_path):
+    assert argtypes.png_file(str(tmp_path / "a.png")) == str(tmp_path / "a.png")
+    assert argtypes.png_file(str(tmp_path / "A.PNG"))
+    for bad, message in [
+        (tmp_path / "missing" / "a.png", "does not exist"),
+        (tmp_path / "a.txt", "must end in .png"),
+        (tmp_path / "a", "must end in .png"),
+    ]:
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            argtypes.png_file(str(bad))
+    (tmp_path / "d.png").mkdir()
+    with pytest.raises(argparse.ArgumentTypeError, match="is a folder"):
+        argtypes.png_file(str(tmp_path / "d.png"))
+
+
+def test_out_folder(tmp_path):
+    assert argtypes.out_folder(str(tmp_path / "new" / "deeper"))  # created later, by the task
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(argparse.ArgumentTypeError, match="is a file"):
+        argtypes.out_folder(str(tmp_path / "file"))
+    with pytest.raises(argparse.ArgumentTypeError, match="is a file"):
+        argtypes.out_folder(str(tmp_path / "file" / "below"))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["parse", "image.png", "--out", "{tmp}/missing/parses.png"],
+        ["parse", "image.png", "--out", "{tmp}/parses.txt"],
+        ["sample", "--out", "{tmp}"],
+        ["classify", "--out", "{tmp}/file"],
+        ["likelihood", "--out", "{tmp}/file/below"],
+    ],
+)
+def test_cli_checks_outputs_before_work(argv, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert "error: argument --out" in capsys.readouterr().err.strip().splitlines()[-1]

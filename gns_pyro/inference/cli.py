@@ -29,7 +29,9 @@ def add_parsers(subparsers) -> None:
     )
     p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--weights", default=None, help="type-prior weights (default: shipped)")
-    p.add_argument("--out", default=None, help="write a picture of the parses (PNG)")
+    p.add_argument(
+        "--out", type=argtypes.png_file, default=None, help="write a picture of the parses (PNG)"
+    )
     p.add_argument("--json", action="store_true", help="print the parses as one JSON object")
     add_device_argument(p)
     p.set_defaults(func=run_parse)

@@ -23,7 +23,12 @@ def add_parsers(subparsers) -> None:
         "--runs", default=None, help="folder holding the runs (default: the Omniglot data folder)"
     )
     p.add_argument("--select", default=None, help="run numbers, e.g. 1-10 or 1,3,5")
-    p.add_argument("--out", default="results/classify", help="results and cache folder")
+    p.add_argument(
+        "--out",
+        type=argtypes.out_folder,
+        default="results/classify",
+        help="results and cache folder",
+    )
     p.add_argument(
         "--workers",
         type=argtypes.positive_int,

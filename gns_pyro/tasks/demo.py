@@ -104,7 +104,12 @@ def add_parser(subparsers) -> None:
         help="sample concepts, parse one, draw exemplars, classify one-shot (no data needed)",
         description=__doc__.splitlines()[0],
     )
-    p.add_argument("--out", default="demo", help="folder for the pictures and summary.json")
+    p.add_argument(
+        "--out",
+        type=argtypes.out_folder,
+        default="demo",
+        help="folder for the pictures and summary.json",
+    )
     p.add_argument("--concepts", type=argtypes.positive_int, default=16)
     p.add_argument("--ways", type=argtypes.positive_int, default=5)
     p.add_argument("--seed", type=argtypes.seed, default=0)

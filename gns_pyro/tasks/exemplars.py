@@ -51,7 +51,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--k", type=argtypes.positive_int, default=5)
     p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--weights", default=None)
-    p.add_argument("--out", default="exemplars.png")
+    p.add_argument("--out", type=argtypes.png_file, default="exemplars.png")
     add_device_argument(p)
     p.set_defaults(func=run)
 

@@ -99,7 +99,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--n", type=argtypes.positive_int, default=1000)
     p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--k", type=argtypes.positive_int, default=5)
-    p.add_argument("--out", default="results/likelihood")
+    p.add_argument("--out", type=argtypes.out_folder, default="results/likelihood")
     p.add_argument(
         "--polish-steps",
         type=argtypes.nonnegative_int,

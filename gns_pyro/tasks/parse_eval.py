@@ -121,7 +121,7 @@ def add_parser(subparsers) -> None:
         "--n", type=argtypes.positive_int, default=40, help="number of Tagalog drawings (seeded)"
     )
     p.add_argument("--seed", type=argtypes.seed, default=0)
-    p.add_argument("--out", default="results/parse_eval")
+    p.add_argument("--out", type=argtypes.out_folder, default="results/parse_eval")
     p.add_argument("--weights", default=None)
     p.add_argument("--json", action="store_true")
     add_device_argument(p)

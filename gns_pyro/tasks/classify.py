@@ -321,15 +321,25 @@ def summarize(results: list[dict], wall_seconds: float) -> dict:
 
 
 def parse_selection(text: str) -> list[int]:
-    """``"1-3,7"`` -> ``[1, 2, 3, 7]``."""
+    """``"1-3,7"`` -> ``[1, 2, 3, 7]``.
+
+    :raises GNSError: for anything but comma-separated run numbers (>= 1) and ranges ``a-b``
+        with ``a <= b``.
+    """
+    from gns_pyro.errors import GNSError
+
     chosen = []
     for part in text.split(","):
-        if "-" in part:
-            a, b = part.split("-")
-            chosen += list(range(int(a), int(b) + 1))
-        elif part.strip():
-            chosen.append(int(part))
-    return chosen
+        bounds = part.strip().split("-")
+        if not all(b.strip().isdigit() for b in bounds) or len(bounds) > 2:
+            raise GNSError(
+                f"--select takes run numbers and ranges such as 1-10 or 1,3,5; got {text!r}"
+            )
+        a, b = int(bounds[0]), int(bounds[-1])
+        if not 1 <= a <= b:
+            raise GNSError(f"--select: {part.strip()!r} is not a range a-b with 1 <= a <= b")
+        chosen += list(range(a, b + 1))
+    return sorted(set(chosen))
 
 
 def run_trials(

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import gns_pyro.tasks.classify as classify
+from gns_pyro.errors import GNSError
 from gns_pyro.inference.posterior import Posterior
 from gns_pyro.parses import Parses
 
@@ -19,6 +20,10 @@ def test_grouped_logsumexp_matches_torch():
 
 def test_selection_and_summary():
     assert classify.parse_selection("1-3,7") == [1, 2, 3, 7]
+    assert classify.parse_selection("2, 2,1") == [1, 2]
+    for bad in ("abc", "5-1", "1-", "1-2-3", "0", "", "1,,2"):
+        with pytest.raises(GNSError, match="--select"):
+            classify.parse_selection(bad)
     results = [
         {"run": "run01", "correct": True},
         {"run": "run01", "correct": False},

@@ -29,6 +29,7 @@ from gns_pyro.inference.posterior import Posterior, infer
 from gns_pyro.inference.refinement import RefineSettings, RefitSettings, RefitStart, refit_tokens
 from gns_pyro.parses import Parses
 from gns_pyro.pretrained import atomic_write_bytes, weights_digest
+from gns_pyro.progress import Progress
 from gns_pyro.tasks.results import parse_shard, read_result, write_result
 
 
@@ -248,6 +249,7 @@ def classify_run(
     out_dir: Path,
     settings: ClassifySettings = ClassifySettings(),
     items: list[str] | None = None,
+    quiet: bool = False,
 ) -> list[dict]:
     """Classify the test items of one run (all, or ``items``); one result file per trial.
 
@@ -264,12 +266,15 @@ def classify_run(
     }
     results = []
     class_posts = None
-    for item in items if items is not None else sorted(run.test):
+    items = items if items is not None else sorted(run.test)
+    progress = Progress(len(items), f"classify {run.name}", quiet)
+    for item in items:
         result_path = out_dir / "trials" / f"{run.name}_{item}.json"
         key = {**common, "test": image_digest(run.test[item]), "truth": run.labels[item]}
         saved = read_result(result_path)
         if saved is not None and saved.get("key") == key:
             results.append(saved)
+            progress.update(f"{item} (saved)")
             continue
         start = time.perf_counter()
         if class_posts is None:
@@ -298,6 +303,9 @@ def classify_run(
         }
         write_result(result_path, result)
         results.append(result)
+        verdict = "right" if result["correct"] else f"wrong ({predicted}, truth {result['truth']})"
+        progress.update(f"{item} {verdict}, {result['seconds']:.0f} s")
+    progress.close()
     return results
 
 
@@ -351,6 +359,7 @@ def run_trials(
     settings: ClassifySettings = ClassifySettings(),
     weights: str | None = None,
     device=None,
+    quiet: bool = False,
 ) -> dict:
     """Classify the selected runs' trials (this shard's share), in ``workers`` processes."""
     from gns_pyro.data import Omniglot
@@ -375,7 +384,7 @@ def run_trials(
     # never more compute threads than cores: each worker gets its share
     threads = worker_threads(min(workers, len(by_run)))
     jobs = [
-        (data_dir, out_dir, r, items, settings, weights, threads, str(device or "cpu"))
+        (data_dir, out_dir, r, items, settings, weights, threads, str(device or "cpu"), quiet)
         for r, items in by_run.items()
     ]
     if workers > 1 and len(jobs) > 1:
@@ -398,7 +407,7 @@ def worker_threads(workers: int) -> int:
 
 
 def _run_job(job) -> list[dict]:
-    data_dir, out_dir, run_name, items, settings, weights, threads, device = job
+    data_dir, out_dir, run_name, items, settings, weights, threads, device, quiet = job
     from gns_pyro.data import Omniglot
     from gns_pyro.pretrained import load_type_prior
 
@@ -406,4 +415,4 @@ def _run_job(job) -> list[dict]:
     parts = load_type_prior(weights, device=device)
     with Omniglot(data_dir) as data:
         run = data.one_shot_run(run_name)
-    return classify_run(parts, run, Path(out_dir), settings, items)
+    return classify_run(parts, run, Path(out_dir), settings, items, quiet)

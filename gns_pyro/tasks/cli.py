@@ -7,6 +7,7 @@ import json
 
 from gns_pyro import argtypes
 from gns_pyro.devices import add_device_argument, resolve_device
+from gns_pyro.progress import add_quiet_argument
 from gns_pyro.tasks.classify import ClassifySettings, run_trials
 
 
@@ -70,6 +71,7 @@ def add_parsers(subparsers) -> None:
     )
     p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_quiet_argument(p)
     add_device_argument(p)
     p.set_defaults(func=run)
 
@@ -92,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         settings,
         args.weights,
         resolve_device(args.device),
+        args.quiet,
     )
     if args.json:
         print(json.dumps(summary))

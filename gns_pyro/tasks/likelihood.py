@@ -20,6 +20,7 @@ import numpy as np
 
 from gns_pyro import argtypes
 from gns_pyro.devices import add_device_argument, resolve_device
+from gns_pyro.progress import Progress, add_quiet_argument
 from gns_pyro.tasks.results import parse_shard, read_result, seeded_order, write_result
 
 
@@ -34,6 +35,7 @@ def run_likelihood(
     polish_steps: int = 3,
     device=None,
     shard: str | None = None,
+    quiet: bool = False,
 ) -> dict:
     from gns_pyro.data import Omniglot
     from gns_pyro.inference.laplace import parse_log_marginal
@@ -47,11 +49,14 @@ def run_likelihood(
     with Omniglot(data_dir) as data:
         keys = data.keys(split, "images")
         shard_index, shard_count = parse_shard(shard)
-        for i in seeded_order(len(keys), n, seed)[shard_index - 1 :: shard_count]:
+        chosen = seeded_order(len(keys), n, seed)[shard_index - 1 :: shard_count]
+        progress = Progress(len(chosen), "likelihood", quiet)
+        for i in chosen:
             path = Path(out_dir) / f"{'_'.join(keys[i])}.json"
             saved = read_result(path)
             if saved is not None and all(saved.get(key) == v for key, v in made_with.items()):
                 results.append(saved)
+                progress.update(f"{saved['image']} (saved)")
                 continue
             began = time.perf_counter()
             image = data.read_image(*keys[i], split=split)
@@ -71,6 +76,8 @@ def run_likelihood(
             }
             write_result(path, result)
             results.append(result)
+            progress.update(f"{result['image']}: {result['log_marginal']:.1f} nats")
+        progress.close()
     values = np.array([r["log_marginal"] for r in results])
     return {
         "split": split,
@@ -109,6 +116,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--weights", default=None)
     p.add_argument("--shard", default=None, help="i/n: this job's share of the images (1-based)")
     p.add_argument("--json", action="store_true")
+    add_quiet_argument(p)
     add_device_argument(p)
     p.set_defaults(func=run)
 
@@ -125,12 +133,13 @@ def run(args: argparse.Namespace) -> int:
         args.polish_steps,
         resolve_device(args.device),
         args.shard,
+        args.quiet,
     )
     if args.json:
         print(json.dumps(summary))
     else:
         print(
-            f"{summary['images']} {args.split} images: mean log P(I) >= "
+            f"{summary['images']} {args.split} images: mean Laplace log P(I) "
             f"{summary['mean_log_marginal']:.1f} nats ({summary['mean_per_pixel']:.4f} per pixel)"
         )
     return 0

@@ -28,6 +28,7 @@ from scipy.optimize import linear_sum_assignment
 from gns_pyro import argtypes
 from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.inference.skeleton import skeleton_graph
+from gns_pyro.progress import Progress, add_quiet_argument
 from gns_pyro.splines import basis_on_grid, resample_path
 from gns_pyro.tasks.results import read_result, seeded_subset, write_result
 
@@ -85,7 +86,13 @@ def summarize(results: list[dict]) -> dict:
 
 
 def run_parse_eval(
-    data_dir, out_dir: Path, n: int = 40, seed: int = 0, weights=None, device=None
+    data_dir,
+    out_dir: Path,
+    n: int = 40,
+    seed: int = 0,
+    weights=None,
+    device=None,
+    quiet: bool = False,
 ) -> dict:
     from gns_pyro.data import Omniglot
     from gns_pyro.pretrained import load_type_prior
@@ -95,16 +102,25 @@ def run_parse_eval(
     results = []
     with Omniglot(data_dir) as data:
         keys = data.keys("background", "strokes", alphabets="Tagalog")
-        for i in seeded_subset(len(keys), n, seed):
+        chosen = seeded_subset(len(keys), n, seed)
+        progress = Progress(len(chosen), "parse-eval", quiet)
+        for i in chosen:
             path = Path(out_dir) / f"{'_'.join(keys[i])}.json"
             saved = read_result(path)
             if saved is not None:
                 results.append(saved)
+                progress.update(f"{'/'.join(keys[i])} (saved)")
                 continue
             drawing = data.read_drawing(*keys[i])
             result = evaluate_image(parts, drawing, data.image_of(drawing), seed=seed)
             write_result(path, result)
             results.append(result)
+            g = result["gns"]
+            progress.update(
+                f"{'/'.join(keys[i])}: {g['predicted_strokes']} strokes "
+                f"(human {g['human_strokes']}), {g['matched_distance']:.2f} px"
+            )
+        progress.close()
     summary = summarize(results)
     summary["wall_seconds"] = round(time.perf_counter() - start, 1)
     return summary
@@ -124,13 +140,20 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", type=argtypes.out_folder, default="results/parse_eval")
     p.add_argument("--weights", default=None)
     p.add_argument("--json", action="store_true")
+    add_quiet_argument(p)
     add_device_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     summary = run_parse_eval(
-        args.data_dir, Path(args.out), args.n, args.seed, args.weights, resolve_device(args.device)
+        args.data_dir,
+        Path(args.out),
+        args.n,
+        args.seed,
+        args.weights,
+        resolve_device(args.device),
+        args.quiet,
     )
     if args.json:
         print(json.dumps(summary))

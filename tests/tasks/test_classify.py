@@ -39,7 +39,7 @@ def _fake_posterior(image, strokes=1):
     return Posterior(image, parses, parses, torch.tensor([-100.0]), 1)
 
 
-def test_classify_run_writes_results_and_resumes(tmp_path, monkeypatch):
+def test_classify_run_writes_results_and_resumes(tmp_path, monkeypatch, capsys):
     images = {f"class{i:02d}": torch.zeros(105, 105, dtype=torch.bool) for i in (1, 2)}
     tests = {f"item{i:02d}": torch.zeros(105, 105, dtype=torch.bool) for i in (1, 2)}
     run = SimpleNamespace(
@@ -61,8 +61,12 @@ def test_classify_run_writes_results_and_resumes(tmp_path, monkeypatch):
     assert len(calls) == 2
     saved = json.loads((tmp_path / "trials" / "run01_item01.json").read_text())
     assert saved["predicted"] == "class02"
-    again = classify.classify_run(None, run, tmp_path)  # resume: nothing recomputed
+    lines = capsys.readouterr().err.splitlines()  # one progress line per trial
+    assert lines[0].startswith("classify run01 1/2: item01 right")
+    assert lines[1].startswith("classify run01 2/2: item02 wrong (class02, truth class01)")
+    again = classify.classify_run(None, run, tmp_path, quiet=True)  # resume: nothing recomputed
     assert len(calls) == 2 and [r["item"] for r in again] == ["item01", "item02"]
+    assert capsys.readouterr().err == ""
 
 
 def test_trial_scores_shapes_and_two_way_rule():

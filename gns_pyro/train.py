@@ -113,7 +113,7 @@ def train_type_prior(
     install: bool = False,
 ) -> dict:
     """Train the nets; returns the training record (also written to ``out_dir``)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     settings = settings or TrainSettings()
     out_dir = Path(out_dir)

@@ -31,7 +31,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain bar: tqdm.auto warns in Jupyter without ipywidgets
 
 from gns_pyro.data.omniglot import count_runs_zip, count_zip, resolve_data_dir
 from gns_pyro.errors import DataError

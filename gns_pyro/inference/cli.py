@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from gns_pyro import argtypes
 from gns_pyro.data.images import load_image
@@ -69,6 +70,12 @@ def _posterior(args):
     post = infer(
         image, parts, k=args.k, seed=args.seed, refine_settings=RefineSettings(steps=args.steps)
     )
+    if len(post.log_weights) < args.k:
+        print(
+            f"gns-pyro: note: {len(post.log_weights)} distinct parse(s) found, fewer than "
+            f"--k {args.k} (the skeleton allows no more)",
+            file=sys.stderr,
+        )
     return image, parts, post
 
 
@@ -110,7 +117,7 @@ def run_marginal(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print(
-            f"log P(I) >= {summary['log_marginal']:.1f} nats "
+            f"Laplace log P(I) ~ {summary['log_marginal']:.1f} nats "
             f"({summary['per_pixel']:.4f} per pixel) from {len(results)} modes"
         )
     return 0

@@ -54,6 +54,18 @@ def test_parse_and_marginal_commands(tmp_path, capsys):
     assert np.isfinite(summary["log_marginal"]) and summary["modes"] == 1
 
 
+def test_parse_says_when_fewer_parses_than_k(tmp_path, capsys):
+    img = np.full((105, 105), 255, np.uint8)
+    img[50:53, 25:80] = 0  # one straight bar: few distinct parses exist
+    path = tmp_path / "bar.png"
+    Image.fromarray(img, mode="L").save(path)
+    assert main(["parse", str(path), "--k", "40", "--steps", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    found = len(json.loads(captured.out.strip().splitlines()[-1])["parses"])
+    assert found < 40
+    assert f"{found} distinct parse(s) found, fewer than --k 40" in captured.err
+
+
 def test_device_flag_errors_name_the_problem(tmp_path, capsys):
     img = np.full((105, 105), 255, np.uint8)
     img[20:80, 50:53] = 0

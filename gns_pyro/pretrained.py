@@ -56,6 +56,31 @@ def save_json(record: dict, path: str | os.PathLike) -> None:
     atomic_write_bytes(Path(path), lambda tmp: Path(tmp).write_text(text))
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (the training record stores it for its weights file)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_against_record(path: Path) -> None:
+    """A weights file whose record (``<name>.json`` beside it) names a checksum must match it."""
+    record_path = path.with_suffix(".json")
+    if not record_path.is_file():
+        return  # a user's own weights without a record: nothing to check against
+    try:
+        expected = json.loads(record_path.read_text()).get("weights_sha256")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        raise WeightsError(f"the record {record_path} beside {path} is not readable JSON") from None
+    if expected is not None and file_sha256(path) != expected:
+        raise WeightsError(
+            f"{path} does not match the checksum in its record {record_path.name} "
+            "(damaged or replaced); reinstall gns-pyro or retrain"
+        )
+
+
 def weights_digest(parts) -> str:
     """Short digest of a module's weights (state dict contents): caches of results made with
     these nets record it, and results made with other weights are not reused."""
@@ -73,7 +98,9 @@ def load_type_prior(
 ) -> CharacterParts:
     """Load trained type-prior nets (default: the weights shipped in ``gns_pyro/weights``).
 
-    :raises WeightsError: missing or unreadable file, or weights of another architecture.
+    :raises WeightsError: missing or unreadable file, a file that does not match the checksum
+        in the training record beside it, non-finite values, or weights of another
+        architecture.
     """
     path = Path(path) if path is not None else TYPE_PRIOR_WEIGHTS
     if not path.is_file():
@@ -81,6 +108,7 @@ def load_type_prior(
             f"no trained weights at {path}; train them with `gns-pyro train` "
             "(or reinstall gns-pyro, which ships them)"
         )
+    _check_against_record(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -107,6 +135,11 @@ def load_type_prior(
             f"{path} does not fit its architecture description {payload['config']} "
             f"(this version builds {expected}): {str(err).splitlines()[0]}"
         ) from err
+    broken = [
+        k for k, v in parts.state_dict().items() if v.is_floating_point() and not v.isfinite().all()
+    ]
+    if broken:
+        raise WeightsError(f"{path} holds NaN or infinite values (in {broken[:3]})")
     parts = parts.to(device or "cpu").eval()
     # inference only reads the nets: no gradient is ever computed for their weights
     parts.requires_grad_(False)

@@ -40,6 +40,7 @@ from gns_pyro.pretrained import (
     TYPE_PRIOR_RECORD,
     TYPE_PRIOR_WEIGHTS,
     atomic_write_bytes,
+    file_sha256,
     save_json,
     save_type_prior,
 )
@@ -255,6 +256,8 @@ def train_type_prior(
     record["ablations"]["blank_canvas"] = evaluate_nll(parts, val.parses)
     parts.blank_canvas = False
     save_type_prior(parts, out_dir / "type_prior.pt")
+    # the record vouches for this exact file: loading checks it (a damaged copy is refused)
+    record["weights_sha256"] = file_sha256(out_dir / "type_prior.pt")
     save_json(record, out_dir / "type_prior.json")
     if install:
         shutil.copyfile(out_dir / "type_prior.pt", TYPE_PRIOR_WEIGHTS)

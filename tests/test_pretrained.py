@@ -61,3 +61,38 @@ def test_missing_or_garbage_file(tmp_path):
     torch.save({"hello": 1}, tmp_path / "dict.pt")
     with pytest.raises(WeightsError, match="not a gns-pyro type-prior"):
         load_type_prior(tmp_path / "dict.pt")
+
+
+def test_shipped_record_vouches_for_the_shipped_file():
+    import json
+
+    from gns_pyro.pretrained import TYPE_PRIOR_RECORD, file_sha256
+
+    record = json.loads(TYPE_PRIOR_RECORD.read_text())
+    assert record["weights_sha256"] == file_sha256(TYPE_PRIOR_WEIGHTS)
+
+
+def test_damaged_copy_is_refused_by_its_record(tmp_path):
+    """Flipping bytes of a weights file that has a record beside it is an error, not a load."""
+    import shutil
+
+    from gns_pyro.pretrained import TYPE_PRIOR_RECORD
+
+    shutil.copyfile(TYPE_PRIOR_WEIGHTS, tmp_path / "type_prior.pt")
+    shutil.copyfile(TYPE_PRIOR_RECORD, tmp_path / "type_prior.json")
+    load_type_prior(tmp_path / "type_prior.pt")  # an intact copy loads
+    data = bytearray((tmp_path / "type_prior.pt").read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 2000):  # inside the tensors, not the header
+        data[i] ^= 0x5A
+    (tmp_path / "type_prior.pt").write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="does not match the checksum"):
+        load_type_prior(tmp_path / "type_prior.pt")
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    parts = CharacterParts()
+    with torch.no_grad():
+        next(parts.parameters()).fill_(float("nan"))
+    save_type_prior(parts, tmp_path / "nan.pt")
+    with pytest.raises(WeightsError, match="NaN or infinite"):
+        load_type_prior(tmp_path / "nan.pt")

@@ -133,3 +133,28 @@ def test_bad_images():
     with pytest.raises(DataError, match="binary"):
         check_image(torch.rand(105, 105))
     assert check_image(_image().float()).dtype == torch.bool  # 0/1 floats are converted
+
+
+def test_specks_are_removed_and_noise_refused():
+    specked = _image()
+    rng = np.random.default_rng(0)
+    spots = rng.integers(0, 105, size=(45, 2)) // 3 * 3  # one-pixel specks, 3 px apart at least
+    spots = [
+        (r, c) for r, c in spots if not _image()[max(0, r - 1) : r + 2, max(0, c - 1) : c + 2].any()
+    ]
+    for r, c in spots:
+        specked[r, c] = True
+    assert int(specked.sum()) > int(_image().sum())
+    assert torch.equal(check_image(specked), _image())  # the character, specks gone
+    dots = torch.zeros(105, 105, dtype=torch.bool)
+    dots[10:12, 10:12] = True  # a piece of 4 pixels is a speck
+    with pytest.raises(DataError, match="only specks"):
+        check_image(dots)
+    dots[10:13, 10:13] = True  # 9 pixels: a dot the model can parse
+    assert check_image(dots).sum() == 9
+    blobs = torch.zeros(105, 105, dtype=torch.bool)
+    for i in range(5):
+        for j in range(5):
+            blobs[5 + 20 * i : 9 + 20 * i, 5 + 20 * j : 9 + 20 * j] = True  # 25 pieces of 16 px
+    with pytest.raises(DataError, match="25 separate pieces of ink, more than 20"):
+        check_image(blobs)

@@ -390,7 +390,9 @@ def run_trials(
     if workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
 
-        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+        with mp.get_context("spawn").Pool(
+            min(workers, len(jobs)), initializer=exit_with_parent, initargs=(os.getpid(),)
+        ) as pool:
             chunks = pool.map(_run_job, jobs)
     else:
         chunks = [_run_job(job) for job in jobs]
@@ -404,6 +406,24 @@ def worker_threads(workers: int) -> int:
     if os.environ.get("GNS_PYRO_WORKER_THREADS"):
         return max(1, int(os.environ["GNS_PYRO_WORKER_THREADS"]))
     return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def exit_with_parent(parent: int | None = None, interval: float = 1.0) -> None:
+    """In a worker process: end it (exit status 1) as soon as process ``parent`` (default: its
+    parent now) is no longer its parent, so a killed ``classify --workers N`` does not leave
+    workers writing results. A daemon thread checks every ``interval`` seconds; an orphan is
+    re-parented, so its parent PID changes. Pass the parent's PID from the parent: a worker
+    may start after its parent has already died."""
+    import threading
+
+    parent = os.getppid() if parent is None else parent
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _run_job(job) -> list[dict]:

@@ -88,11 +88,19 @@ def load_image(source: ImageSource, *, name: str | None = None) -> torch.Tensor:
 
 
 def _decode(data: bytes, name: str) -> Image.Image:
+    unreadable = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(io.BytesIO(data))  # reads the header only
+    except Image.DecompressionBombError as err:
+        raise DataError(f"{name}: far too large to be a character image ({err})") from err
+    except unreadable as err:
+        raise DataError(f"{name}: not a readable image ({err})") from err
+    # the size is known before any pixel is decoded: a huge image is refused without decoding
+    _check_size(*img.size, name)
+    try:
         # PIL decodes lazily; force it so truncated files fail here, with the file's name.
         img.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except unreadable as err:
         raise DataError(f"{name}: not a readable image ({err})") from err
     return img
 

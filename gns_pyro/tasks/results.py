@@ -44,11 +44,13 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def read_result(path: Path) -> dict | None:
-    """A saved result, or None when it is missing or unreadable (then it is redone)."""
+    """A saved result, or None when it is missing, unreadable or not a JSON object (then it is
+    redone)."""
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
+        saved = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
+    return saved if isinstance(saved, dict) else None
 
 
 def write_result(path: Path, result: dict) -> None:

@@ -125,3 +125,11 @@ def test_bad_types():
         load_image(np.zeros((105, 105, 2), dtype=np.uint8))
     with pytest.raises(DataError, match="int"):
         load_image(42)
+
+
+def test_huge_image_is_refused_before_decoding(tmp_path):
+    """A 30000×30000 PNG (a decompression bomb to PIL) is a one-line size error."""
+    path = tmp_path / "huge.png"
+    Image.new("1", (30000, 30000), 1).save(path)
+    with pytest.raises(DataError, match=r"huge\.png.*(30000×30000|too large)"):
+        load_image(path)

@@ -38,6 +38,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_int_at_most(limit: int, hint: str = ""):
+    """A type for a whole number in [1, ``limit``]; ``hint`` says what to do instead."""
+
+    def check(text: str) -> int:
+        value = positive_int(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"at most {limit}, got {value}{hint}")
+        return value
+
+    check.__name__ = f"positive_int_at_most_{limit}"
+    return check
+
+
 def nonnegative_int(text: str) -> int:
     """A whole number >= 0."""
     value = _integer(text)

@@ -37,6 +37,10 @@ from gns_pyro.pretrained import load_type_prior
 from gns_pyro.render import DEFAULT_BLUR, render
 from gns_pyro.viz import save_grid
 
+#: most types one `gns-pyro sample` run draws: memory grows with the batch (one batch of
+#: 100,000 needed over 20 GB)
+MAX_CLI_SAMPLES = 2000
+
 
 @torch.no_grad()
 def sample_types(
@@ -76,7 +80,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "of their renders. Strokes in --json are control points (x = column, y = row, pixels).",
     )
     p.add_argument(
-        "--n", type=argtypes.positive_int, default=36, help="number of types (default 36)"
+        "--n",
+        type=argtypes.positive_int_at_most(
+            MAX_CLI_SAMPLES, "; draw more with several runs and different --seed values"
+        ),
+        default=36,
+        help=f"number of types, at most {MAX_CLI_SAMPLES} per run (default 36)",
     )
     p.add_argument(
         "--temperature",
@@ -93,7 +102,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--exemplars",
         type=argtypes.nonnegative_int,
         default=0,
-        help="also draw this many exemplars (new tokens) of each concept",
+        help=f"also draw this many exemplars (new tokens) of each concept (n × exemplars at "
+        f"most {MAX_CLI_SAMPLES * 10})",
     )
     p.add_argument(
         "--nearest",
@@ -117,6 +127,11 @@ def run(args: argparse.Namespace) -> int:
         raise GNSError(f"--n must be at least 1, got {args.n}")
     if args.exemplars < 0:
         raise GNSError(f"--exemplars must be >= 0, got {args.exemplars}")
+    if args.n * args.exemplars > MAX_CLI_SAMPLES * 10:
+        raise GNSError(
+            f"--n {args.n} × --exemplars {args.exemplars} is over {MAX_CLI_SAMPLES * 10} tokens "
+            "in one run; use fewer"
+        )
     if args.exemplars and args.nearest:
         raise GNSError("choose one of --exemplars and --nearest")
     parts = load_type_prior(args.weights)

@@ -49,6 +49,7 @@ def test_refuses_with_a_message(kind, text, message):
         ["sample", "--temperature", "nan"],
         ["sample", "--seed", "-1"],
         ["sample", "--n", "0"],
+        ["sample", "--n", "100000"],
         ["parse", "image.png", "--steps", "-5"],
         ["parse", "image.png", "--k", "0"],
         ["exemplars", "image.png", "--k", "0"],

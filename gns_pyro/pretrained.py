@@ -93,6 +93,26 @@ def weights_digest(parts) -> str:
     return h.hexdigest()[:16]
 
 
+#: architecture sizes in a weights file's description must lie in [1, MAX_SIZE] before any
+#: net is built (a file claiming hidden_size=10**6 would otherwise allocate terabytes)
+MAX_SIZE = 4096
+
+
+def _check_sizes(config, path: Path, where: str = "config") -> None:
+    if isinstance(config, dict):
+        for key, value in config.items():
+            _check_sizes(value, path, f"{where}.{key}")
+    elif isinstance(config, (list, tuple)):
+        for i, value in enumerate(config):
+            _check_sizes(value, path, f"{where}[{i}]")
+    elif isinstance(config, bool):
+        return
+    elif isinstance(config, int) and not 1 <= config <= MAX_SIZE:
+        raise WeightsError(f"{path}: {where} = {config} is not a size in [1, {MAX_SIZE}]")
+    elif isinstance(config, float) and not 0.0 <= config < 1.0:
+        raise WeightsError(f"{path}: {where} = {config} is not a rate in [0, 1)")
+
+
 def load_type_prior(
     path: str | os.PathLike | None = None, device: str | torch.device | None = None
 ) -> CharacterParts:
@@ -117,6 +137,7 @@ def load_type_prior(
         raise WeightsError(
             f"{path} is not a gns-pyro type-prior weights file (format {FORMAT} expected)"
         )
+    _check_sizes(payload["config"], path)
     try:
         parts = CharacterParts.from_config(payload["config"])
     except (KeyError, TypeError) as err:

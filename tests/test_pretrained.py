@@ -96,3 +96,20 @@ def test_non_finite_weights_are_refused(tmp_path):
     save_type_prior(parts, tmp_path / "nan.pt")
     with pytest.raises(WeightsError, match="NaN or infinite"):
         load_type_prior(tmp_path / "nan.pt")
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (("stroke_net", "hidden_size"), 10**6, "not a size"),
+        (("termination_net", "channels"), -3, "not a size"),
+        (("location_net", "dropout"), 5.0, "not a rate"),
+    ],
+)
+def test_absurd_sizes_are_refused_before_building(tmp_path, path, value, message):
+    save_type_prior(CharacterParts(), tmp_path / "w.pt")
+    payload = torch.load(tmp_path / "w.pt", weights_only=True)
+    payload["config"][path[0]][path[1]] = value
+    torch.save(payload, tmp_path / "absurd.pt")
+    with pytest.raises(WeightsError, match=message):
+        load_type_prior(tmp_path / "absurd.pt")

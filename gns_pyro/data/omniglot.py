@@ -630,13 +630,36 @@ class Omniglot:
                 )
         labels_name = prefix + "class_labels.txt"
         pairs = _parse_class_labels(src.read(labels_name), src.describe(labels_name))
-        for test_name, train_name in pairs:
-            if test_name not in images["test"] or train_name not in images["training"]:
-                raise DataError(
-                    f"{src.describe(labels_name)}: pair {test_name} → {train_name} names an "
-                    "image the run does not have"
-                )
+        _check_run(pairs, images, src.describe(labels_name))
         return OneShotRun(name, images["training"], images["test"], pairs)
+
+
+def _check_run(pairs, images: dict, labels_name: str) -> None:
+    """Labels and images of a run agree: every test image has exactly one label, every label
+    names images the run has, and every training image is some test item's class (an extra
+    file would otherwise become a class of its own)."""
+    if not pairs:
+        raise DataError(f"{labels_name}: no label lines")
+    seen: dict[str, str] = {}
+    for test_name, train_name in pairs:
+        if test_name not in images["test"] or train_name not in images["training"]:
+            raise DataError(
+                f"{labels_name}: pair {test_name} → {train_name} names an image the run does "
+                "not have"
+            )
+        if seen.setdefault(test_name, train_name) != train_name:
+            raise DataError(
+                f"{labels_name}: {test_name} is labelled twice ({seen[test_name]} and {train_name})"
+            )
+    unlabelled = sorted(set(images["test"]) - set(seen))
+    if unlabelled:
+        raise DataError(f"{labels_name}: test image(s) {unlabelled[:5]} have no label")
+    unused = sorted(set(images["training"]) - set(seen.values()))
+    if unused:
+        raise DataError(
+            f"{labels_name}: training image(s) {unused[:5]} are no test item's class "
+            "(extra files in training/?)"
+        )
 
 
 def _parse_class_labels(data: bytes, name: str) -> list[tuple[str, str]]:

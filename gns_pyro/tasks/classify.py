@@ -367,6 +367,10 @@ def run_trials(
     start = time.perf_counter()
     with Omniglot(data_dir) as data:
         names = data.run_names()
+    if not names:
+        from gns_pyro.errors import DataNotFoundError
+
+        raise DataNotFoundError(f"no one-shot runs (runNN folders or all_runs.zip) in {data_dir}")
     if select:
         wanted = {f"run{n:02d}" for n in parse_selection(select)}
         missing = wanted - set(names)
@@ -375,8 +379,17 @@ def run_trials(
 
             raise DataError(f"runs {sorted(missing)} are not in {data_dir}; present: {names}")
         names = [n for n in names if n in wanted]
-    tasks = [(n, f"item{i:02d}") for n in names for i in range(1, 21)]
+    # every run is read (and checked: labels agree with images) before any work starts
+    with Omniglot(data_dir) as data:
+        tasks = [(n, item) for n in names for item in sorted(data.one_shot_run(n).test)]
     i, n = parse_shard(shard)
+    if len(tasks[i - 1 :: n]) == 0:
+        from gns_pyro.errors import GNSError
+
+        raise GNSError(
+            f"nothing to do: {len(tasks)} trial(s) in the selected runs of {data_dir}, "
+            f"none in shard {i}/{n}"
+        )
     tasks = tasks[i - 1 :: n]
     by_run: dict[str, list[str]] = {}
     for run_name, item in tasks:

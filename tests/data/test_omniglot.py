@@ -374,3 +374,32 @@ def test_data_dir_resolution(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_data_dir() == tmp_path / "home" / ".cache" / "gns_pyro" / "omniglot"
+
+
+@pytest.mark.data
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("empty labels", "no label lines"),
+        ("extra training png", "no test item's class"),
+        ("contradictory duplicate", "labelled twice"),
+        ("unlabelled test png", "have no label"),
+    ],
+)
+def test_inconsistent_runs_are_refused(omniglot_dir, tmp_path, damage, message):
+    run = tmp_path / "run03"
+    shutil.copytree(omniglot_dir / "one-shot-classification" / "run03", run)
+    labels = run / "class_labels.txt"
+    lines = labels.read_text().splitlines()
+    if damage == "empty labels":
+        labels.write_text("")
+    elif damage == "extra training png":
+        shutil.copyfile(run / "training" / "class01.png", run / "training" / "class21.png")
+    elif damage == "contradictory duplicate":
+        test, train = lines[0].split()
+        other = next(t for _, t in (line.split() for line in lines) if t != train)
+        labels.write_text("\n".join([*lines, f"{test} {other}"]) + "\n")
+    else:
+        shutil.copyfile(run / "test" / "item01.png", run / "test" / "item21.png")
+    with pytest.raises(DataError, match=message):
+        Omniglot(tmp_path).one_shot_run("run03")

@@ -209,3 +209,17 @@ def test_results_made_with_other_settings_are_redone(tmp_path, monkeypatch):
     run.test["item01"][40, 40] = True
     classify.classify_run(None, run, tmp_path, classify.ClassifySettings(refit_steps=80))
     assert calls == [50, 80, 80]
+
+
+def test_empty_runs_folder_and_empty_shard_are_errors(tmp_path, omniglot_dir, capsys):
+    import shutil
+
+    from gns_pyro.cli import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["classify", "--runs", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert "no one-shot runs" in capsys.readouterr().err
+    shutil.copytree(omniglot_dir / "one-shot-classification" / "run03", tmp_path / "r" / "run03")
+    argv = ["classify", "--runs", str(tmp_path / "r"), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--shard", "25/30"]) == 2
+    assert "20 trial(s)" in capsys.readouterr().err and not (tmp_path / "o" / "trials").exists()

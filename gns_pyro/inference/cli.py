@@ -42,11 +42,11 @@ def add_parsers(subparsers) -> None:
         help="Laplace estimate of log P(image)",
         description="Parse the image, then sum Laplace approximations at the K refined modes.",
     )
-    m.add_argument("image")
+    m.add_argument("image", help="a 105x105 binary or grayscale PNG (dark ink on white)")
     m.add_argument("--k", type=argtypes.positive_int, default=5)
     m.add_argument("--steps", type=argtypes.positive_int, default=RefineSettings().steps)
     m.add_argument("--seed", type=argtypes.seed, default=0)
-    m.add_argument("--weights", default=None)
+    m.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
     m.add_argument(
         "--polish-steps",
         type=argtypes.nonnegative_int,

@@ -69,6 +69,9 @@ def add_parsers(subparsers) -> None:
         default=defaults.refit_steps,
         help="full refit: most steps the best start then runs",
     )
+    p.add_argument(
+        "--seed", type=argtypes.seed, default=defaults.seed, help="seed of proposals and search"
+    )
     p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_quiet_argument(p)
@@ -84,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         keep=args.keep,
         race_steps=args.race_steps,
         refit_steps=args.refit_steps,
+        seed=args.seed,
     )
     summary = run_trials(
         args.runs,

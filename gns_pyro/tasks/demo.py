@@ -102,7 +102,8 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "demo",
         help="sample concepts, parse one, draw exemplars, classify one-shot (no data needed)",
-        description=__doc__.splitlines()[0],
+        description="The model's tasks end to end on the shipped weights, with no downloaded "
+        "data: sample new concepts, draw exemplars, parse one, classify one-shot among them.",
     )
     p.add_argument(
         "--out",
@@ -110,12 +111,20 @@ def add_parser(subparsers) -> None:
         default="demo",
         help="folder for the pictures and summary.json",
     )
-    p.add_argument("--concepts", type=argtypes.positive_int, default=16)
-    p.add_argument("--ways", type=argtypes.positive_int, default=5)
-    p.add_argument("--seed", type=argtypes.seed, default=0)
-    p.add_argument("--parse-steps", type=argtypes.positive_int, default=60)
-    p.add_argument("--refit-steps", type=argtypes.positive_int, default=20)
-    p.add_argument("--weights", default=None)
+    p.add_argument(
+        "--concepts", type=argtypes.positive_int, default=16, help="new concepts to sample"
+    )
+    p.add_argument(
+        "--ways", type=argtypes.positive_int, default=5, help="classes in the one-shot task"
+    )
+    p.add_argument("--seed", type=argtypes.seed, default=0, help="random seed")
+    p.add_argument(
+        "--parse-steps", type=argtypes.positive_int, default=60, help="joint refinement steps"
+    )
+    p.add_argument(
+        "--refit-steps", type=argtypes.positive_int, default=20, help="token refit steps"
+    )
+    p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
     add_device_argument(p)
     p.set_defaults(func=run)
 

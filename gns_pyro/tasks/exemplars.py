@@ -40,7 +40,7 @@ def add_parser(subparsers) -> None:
         help="draw new exemplars of a character from one image",
         description="Parse the image, then sample new tokens of its parses (App. C).",
     )
-    p.add_argument("image")
+    p.add_argument("image", help="a 105x105 binary or grayscale PNG (dark ink on white)")
     p.add_argument("--n", type=argtypes.positive_int, default=9)
     p.add_argument(
         "--temperature",
@@ -50,7 +50,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--k", type=argtypes.positive_int, default=5)
     p.add_argument("--seed", type=argtypes.seed, default=0)
-    p.add_argument("--weights", default=None)
+    p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
     p.add_argument("--out", type=argtypes.png_file, default="exemplars.png")
     add_device_argument(p)
     p.set_defaults(func=run)

@@ -113,7 +113,7 @@ def add_parser(subparsers) -> None:
         default=3,
         help="Newton steps at each mode before Laplace",
     )
-    p.add_argument("--weights", default=None)
+    p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
     p.add_argument("--shard", default=None, help="i/n: this job's share of the images (1-based)")
     p.add_argument("--json", action="store_true")
     add_quiet_argument(p)

@@ -138,7 +138,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--out", type=argtypes.out_folder, default="results/parse_eval")
-    p.add_argument("--weights", default=None)
+    p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
     p.add_argument("--json", action="store_true")
     add_quiet_argument(p)
     add_device_argument(p)

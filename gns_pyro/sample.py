@@ -72,6 +72,33 @@ def types_to_json(types: Parses, log_prob: torch.Tensor) -> list[dict]:
     ]
 
 
+def tokens_to_json(tokens: Parses) -> list[dict]:
+    """Tokens as drawn: each stroke's control points with the affine warp applied (x = column,
+    y = row, pixels), and the warp, blur and noise when the tokens carry them."""
+    from gns_pyro.render import apply_affine
+
+    points = tokens.control_points
+    if tokens.affine is not None:
+        points = apply_affine(points, tokens.num_control, tokens.affine)
+    points = points.detach().cpu()
+    records = []
+    for b in range(tokens.batch_size):
+        counts = tokens.num_control[b].tolist()
+        record = {
+            "strokes": [
+                points[b, i, :c].double().numpy().round(2).tolist()
+                for i, c in enumerate(counts)
+                if c
+            ]
+        }
+        for name in ("affine", "blur", "noise"):
+            value = getattr(tokens, name)
+            if value is not None:
+                record[name] = [round(float(v), 4) for v in value[b].reshape(-1)]
+        records.append(record)
+    return records
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "sample",
@@ -141,6 +168,9 @@ def run(args: argparse.Namespace) -> int:
         records = _save_nearest_grid(types, records, args)
     elif args.exemplars:
         tokens = sample_exemplars(types, args.exemplars)
+        drawn = tokens_to_json(tokens)
+        for i, record in enumerate(records):
+            record["exemplars"] = drawn[i * args.exemplars : (i + 1) * args.exemplars]
         pictures = render(tokens, blur=DEFAULT_BLUR, noise=0.0).view(
             args.n, args.exemplars, 105, 105
         )
@@ -154,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
                 {
                     "seed": args.seed,
                     "temperature": args.temperature,
+                    "exemplars": args.exemplars,
+                    "weights": args.weights or "shipped",
                     "out": args.out,
                     "types": records,
                 }

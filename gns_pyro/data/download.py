@@ -25,6 +25,7 @@ import hashlib
 import http.client
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -126,12 +127,27 @@ def download_omniglot(
     for name in names:
         spec = OFFICIAL_FILES[name]
         dest = root / name
+        _remove_stale_parts(root, name)
         if dest.is_file() and _problem(dest, spec, md5=_md5_of(dest)) is None:
             results.append((name, "present"))
             continue
         _fetch(f"{base}/{spec.url_path}", dest, spec, progress=progress, timeout=timeout)
         results.append((name, "downloaded"))
     return results
+
+
+#: a partial download untouched for this long (seconds) was left by a killed process
+STALE_PART_SECONDS = 600
+
+
+def _remove_stale_parts(root: Path, name: str) -> None:
+    """Delete ``.NAME.*.part`` files that a killed download left behind. A download in
+    progress writes its file continuously, so only files idle for
+    :data:`STALE_PART_SECONDS` are removed."""
+    for part in root.glob(f".{name}.*.part"):
+        with contextlib.suppress(OSError):
+            if time.time() - part.stat().st_mtime > STALE_PART_SECONDS:
+                part.unlink()
 
 
 def verify(path: str | os.PathLike, name: str | None = None) -> None:

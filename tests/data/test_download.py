@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import http.server
 import importlib
+import os
 import threading
+import time
 import zipfile
 from functools import partial
 from pathlib import Path
@@ -227,3 +229,18 @@ def test_cli_download_error_exit_code(tmp_path, capsys):
 def test_unknown_what():
     with pytest.raises(DataError, match="--what"):
         files_for("everything")
+
+
+def test_stale_partial_download_is_removed(mirror, tmp_path):
+    """A .part file left by a killed download (idle > 10 min) is cleaned up; a fresh one,
+    which may belong to a download in progress, is left alone."""
+    dest = tmp_path / "data"
+    dest.mkdir()
+    stale = dest / ".all_runs.zip.abc123.part"
+    fresh = dest / ".all_runs.zip.def456.part"
+    stale.write_bytes(b"half a file")
+    fresh.write_bytes(b"being written")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    download_omniglot(dest, what="runs", base_url=mirror.as_uri(), progress=False)
+    assert not stale.exists() and fresh.exists()

@@ -80,7 +80,7 @@ class Posterior:
         from gns_pyro.splines import basis_on_grid
 
         n = min(max_parses, len(self.tokens))
-        fig, axes = plt.subplots(1, n, figsize=(2.4 * n, 2.6), squeeze=False)
+        fig, axes = plt.subplots(1, n, figsize=(2.4 * n, 2.9), squeeze=False)
         colors = plt.get_cmap("tab10")
         cpts = apply_affine(self.tokens.control_points, self.tokens.num_control, self.tokens.affine)
         counts = self.tokens.num_control
@@ -94,13 +94,19 @@ class Posterior:
                 curve = basis_on_grid(n_cp, 60).numpy() @ cp
                 ax.plot(curve[:, 0], curve[:, 1], color=colors(i % 10), lw=2)
                 ax.plot(cp[0, 0], cp[0, 1], "o", color=colors(i % 10), ms=5)
-            ax.set_title(f"w = {float(w):.2f}", fontsize=9)
+            strokes = int((counts[j] > 0).sum())
+            # a weight rounds to 0.00 for all but the best parses: the log weight tells them apart
+            ax.set_title(
+                f"parse {j}: {strokes} stroke{'s' if strokes != 1 else ''}\n"
+                f"log w {float(self.log_weights[j]):.1f}, w {float(w):.2g}",
+                fontsize=9,
+            )
             ax.set_xlim(0, 104)
             ax.set_ylim(104, 0)
             ax.axis("off")
         fig.tight_layout()
         if path is not None:
-            fig.savefig(path, dpi=100)
+            fig.savefig(path, dpi=100, bbox_inches="tight")
             plt.close(fig)
         return fig
 

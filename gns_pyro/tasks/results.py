@@ -39,7 +39,13 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     except ValueError:
         raise GNSError(f"--shard must look like i/n (e.g. 2/4), got {text!r}") from None
     if not 1 <= i <= n:
-        raise GNSError(f"--shard i/n needs 1 <= i <= n, got {text!r}")
+        hint = (
+            "; shards count from 1 (for Slurm's 0-based array index use "
+            "$((SLURM_ARRAY_TASK_ID + 1))/n)"
+            if i == 0 and n > 0
+            else ""
+        )
+        raise GNSError(f"--shard i/n needs 1 <= i <= n, got {text!r}{hint}")
     return i, n
 
 

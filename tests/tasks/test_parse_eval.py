@@ -65,6 +65,8 @@ def test_parse_shard_names_the_form():
     for bad in ("x", "0/4", "3/2", "1-2", "1/"):
         with pytest.raises(GNSError, match="shard"):
             parse_shard(bad)
+    with pytest.raises(GNSError, match=r"SLURM_ARRAY_TASK_ID \+ 1"):  # 0-based index: a hint
+        parse_shard("0/4")
 
 
 def test_seeded_order_is_prefix_stable_and_distinct():

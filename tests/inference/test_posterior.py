@@ -158,3 +158,17 @@ def test_specks_are_removed_and_noise_refused():
             blobs[5 + 20 * i : 9 + 20 * i, 5 + 20 * j : 9 + 20 * j] = True  # 25 pieces of 16 px
     with pytest.raises(DataError, match="25 separate pieces of ink, more than 20"):
         check_image(blobs)
+
+
+def test_noise_is_refused_quickly():
+    """45% random noise is one piece of ink with a huge skeleton: a clear error within
+    seconds, not minutes of random walks."""
+    import time
+
+    from gns_pyro.inference.walks import propose_strokes
+
+    noise = torch.rand(105, 105, generator=torch.Generator().manual_seed(0)) < 0.45
+    start = time.perf_counter()
+    with pytest.raises(DataError, match="skeleton has .* edges, more than 100"):
+        propose_strokes(check_image(noise))
+    assert time.perf_counter() - start < 10

@@ -55,7 +55,11 @@ def compare(predicted: list[np.ndarray], human: list[np.ndarray]) -> dict:
     }
 
 
-def evaluate_image(parts, drawing, image: torch.Tensor, k: int = 5, seed: int = 0) -> dict:
+#: parses per image (the MAP parse is scored)
+PARSES = 5
+
+
+def evaluate_image(parts, drawing, image: torch.Tensor, k: int = PARSES, seed: int = 0) -> dict:
     from gns_pyro.data.preprocess import drawing_to_splines
     from gns_pyro.inference.posterior import infer
     from gns_pyro.render import apply_affine
@@ -95,10 +99,12 @@ def run_parse_eval(
     quiet: bool = False,
 ) -> dict:
     from gns_pyro.data import Omniglot
-    from gns_pyro.pretrained import load_type_prior
+    from gns_pyro.pretrained import load_type_prior, weights_digest
 
     start = time.perf_counter()
     parts = load_type_prior(weights, device=device)
+    # a saved result is reused only if it was made with these settings and weights
+    made_with = {"k": PARSES, "seed": seed, "weights": weights_digest(parts)}
     results = []
     with Omniglot(data_dir) as data:
         keys = data.keys("background", "strokes", alphabets="Tagalog")
@@ -107,12 +113,13 @@ def run_parse_eval(
         for i in chosen:
             path = Path(out_dir) / f"{'_'.join(keys[i])}.json"
             saved = read_result(path)
-            if saved is not None:
+            if saved is not None and all(saved.get(k) == v for k, v in made_with.items()):
                 results.append(saved)
                 progress.update(f"{'/'.join(keys[i])} (saved)")
                 continue
             drawing = data.read_drawing(*keys[i])
-            result = evaluate_image(parts, drawing, data.image_of(drawing), seed=seed)
+            result = evaluate_image(parts, drawing, data.image_of(drawing), k=PARSES, seed=seed)
+            result.update(made_with)
             write_result(path, result)
             results.append(result)
             g = result["gns"]

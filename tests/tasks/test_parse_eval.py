@@ -37,8 +37,15 @@ def test_parse_eval_command(omniglot_dir, tmp_path, capsys):
     for method in ("gns", "baseline"):
         assert 0 <= summary[method]["count_accuracy"] <= 1
         assert np.isfinite(summary[method]["matched_distance"])
-    assert len(list(tmp_path.glob("Tagalog_*.json"))) == 1
+    saved = list(tmp_path.glob("Tagalog_*.json"))
+    assert len(saved) == 1
     assert main(argv) == 0  # resumes from the saved result
+    assert "(saved)" in capsys.readouterr().err
+    record = json.loads(saved[0].read_text())
+    saved[0].write_text(json.dumps({**record, "weights": "made-with-other-weights"}))
+    assert main(argv) == 0  # a result made with other weights is redone
+    assert "(saved)" not in capsys.readouterr().err
+    assert json.loads(saved[0].read_text())["weights"] == record["weights"]
 
 
 @pytest.mark.data

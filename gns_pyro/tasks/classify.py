@@ -350,6 +350,14 @@ def parse_selection(text: str) -> list[int]:
     return sorted(set(chosen))
 
 
+def shard_block(tasks: list, i: int, n: int) -> list:
+    """Shard ``i`` of ``n`` (1-based): a contiguous block of the run-ordered trials, blocks as
+    equal as they can be. Contiguous, not strided, so that a shard touches as few runs as
+    possible and parses each run's images once: 10 shards of runs 01-10 are one run each."""
+    total = len(tasks)
+    return tasks[(i - 1) * total // n : i * total // n]
+
+
 def run_trials(
     data_dir,
     out_dir,
@@ -383,14 +391,15 @@ def run_trials(
     with Omniglot(data_dir) as data:
         tasks = [(n, item) for n in names for item in sorted(data.one_shot_run(n).test)]
     i, n = parse_shard(shard)
-    if len(tasks[i - 1 :: n]) == 0:
+    share = shard_block(tasks, i, n)
+    if not share:
         from gns_pyro.errors import GNSError
 
         raise GNSError(
             f"nothing to do: {len(tasks)} trial(s) in the selected runs of {data_dir}, "
             f"none in shard {i}/{n}"
         )
-    tasks = tasks[i - 1 :: n]
+    tasks = share
     by_run: dict[str, list[str]] = {}
     for run_name, item in tasks:
         by_run.setdefault(run_name, []).append(item)

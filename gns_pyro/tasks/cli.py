@@ -37,7 +37,12 @@ def add_parsers(subparsers) -> None:
         help="local processes, one run each; each gets cores/workers torch threads "
         "(override: GNS_PYRO_WORKER_THREADS)",
     )
-    p.add_argument("--shard", default=None, help="i/n: this job's share of the trials")
+    p.add_argument(
+        "--shard",
+        default=None,
+        help="i/n (1-based): this job's block of the trials; blocks are contiguous, so "
+        "10 shards of runs 1-10 are one run each and no image is parsed twice",
+    )
     p.add_argument("--k", type=argtypes.positive_int, default=defaults.k, help="parses per image")
     p.add_argument(
         "--parse-steps",

@@ -223,3 +223,16 @@ def test_empty_runs_folder_and_empty_shard_are_errors(tmp_path, omniglot_dir, ca
     argv = ["classify", "--runs", str(tmp_path / "r"), "--out", str(tmp_path / "o")]
     assert main([*argv, "--shard", "25/30"]) == 2
     assert "20 trial(s)" in capsys.readouterr().err and not (tmp_path / "o" / "trials").exists()
+
+
+def test_shards_are_contiguous_blocks_that_cover_every_trial_once():
+    tasks = [(f"run{r:02d}", f"item{i:02d}") for r in range(1, 11) for i in range(1, 21)]
+    ten = [classify.shard_block(tasks, i, 10) for i in range(1, 11)]
+    assert all({run for run, _ in block} == {f"run{i:02d}"} for i, block in enumerate(ten, 1))
+    for n in (1, 3, 7, 30, 200, 250):
+        blocks = [classify.shard_block(tasks, i, n) for i in range(1, n + 1)]
+        assert sum(blocks, []) == tasks  # every trial once, in order
+        sizes = [len(b) for b in blocks]
+        assert max(sizes) - min(sizes) <= 1
+        # a shard touches at most one run more than its share of runs needs
+        assert all(len({r for r, _ in b}) <= -(-len(b) // 20) + 1 for b in blocks)

@@ -373,22 +373,21 @@ def run_trials(
     from gns_pyro.data import Omniglot
 
     start = time.perf_counter()
+    from gns_pyro.errors import DataError, DataNotFoundError
+
     with Omniglot(data_dir) as data:
         names = data.run_names()
-    if not names:
-        from gns_pyro.errors import DataNotFoundError
-
-        raise DataNotFoundError(f"no one-shot runs (runNN folders or all_runs.zip) in {data_dir}")
-    if select:
-        wanted = {f"run{n:02d}" for n in parse_selection(select)}
-        missing = wanted - set(names)
-        if missing:
-            from gns_pyro.errors import DataError
-
-            raise DataError(f"runs {sorted(missing)} are not in {data_dir}; present: {names}")
-        names = [n for n in names if n in wanted]
-    # every run is read (and checked: labels agree with images) before any work starts
-    with Omniglot(data_dir) as data:
+        if not names:
+            raise DataNotFoundError(
+                f"no one-shot runs (runNN folders or all_runs.zip) in {data_dir}"
+            )
+        if select:
+            wanted = {f"run{n:02d}" for n in parse_selection(select)}
+            missing = wanted - set(names)
+            if missing:
+                raise DataError(f"runs {sorted(missing)} are not in {data_dir}; present: {names}")
+            names = [n for n in names if n in wanted]
+        # every run is read (and checked: labels agree with images) before any work starts
         tasks = [(n, item) for n in names for item in sorted(data.one_shot_run(n).test)]
     i, n = parse_shard(shard)
     share = shard_block(tasks, i, n)

@@ -31,6 +31,12 @@ TYPE_PRIOR_RECORD = WEIGHTS_DIR / "type_prior.json"
 FORMAT = 1
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, write) -> None:
     """Write via ``write(tmp_path)`` to a temp file beside ``path``, then rename over it."""
     path = Path(path)
@@ -38,6 +44,8 @@ def atomic_write_bytes(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
+        # mkstemp makes the file private (0600); give it the mode a plain open() would
+        os.chmod(tmp, 0o666 & ~_umask())
         write(tmp)
         os.replace(tmp, path)
     except BaseException:

@@ -17,9 +17,7 @@ and the test image's parses against every class image.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
@@ -30,7 +28,8 @@ from gns_pyro.inference.refinement import RefineSettings, RefitSettings, RefitSt
 from gns_pyro.parses import Parses
 from gns_pyro.pretrained import atomic_write_bytes, weights_digest
 from gns_pyro.progress import Progress
-from gns_pyro.tasks.results import parse_shard, read_result, write_result
+from gns_pyro.tasks.engine import Cluster, scatter
+from gns_pyro.tasks.results import ResultStore, image_digest, parse_shard, shard_block
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,12 +165,6 @@ def trial_scores(
 
 
 # ------------------------------------------------------------------------------ caching
-def image_digest(image: torch.Tensor) -> str:
-    """Short content digest of an image: cached results remember which image they are about."""
-    data = image.detach().to("cpu", torch.uint8).contiguous().numpy().tobytes()
-    return hashlib.sha256(data).hexdigest()[:16]
-
-
 def _parse_key(parts, image: torch.Tensor, settings: ClassifySettings) -> dict:
     """Everything a cached parse depends on: its settings, the weights and the image."""
     from gns_pyro.inference import search
@@ -250,14 +243,19 @@ def classify_run(
     settings: ClassifySettings = ClassifySettings(),
     items: list[str] | None = None,
     quiet: bool = False,
+    store: ResultStore | None = None,
+    summarize: bool = False,
 ) -> list[dict]:
-    """Classify the test items of one run (all, or ``items``); one result file per trial.
+    """Classify the test items of one run (all, or ``items``); one result per trial in
+    ``store`` (default: ``out_dir/trials``).
 
     Finished trials are read back, not redone, when their result was made from the same
     inputs: settings, weights, and the class and test images (by content digest). Cached
-    parses are reused on the same terms.
+    parses are reused on the same terms. With ``summarize`` nothing is computed: only saved
+    results are returned.
     """
     out_dir = Path(out_dir)
+    store = store if store is not None else ResultStore(out_dir / "trials")
     classes = sorted(run.training)
     common = {
         "settings": dataclasses.asdict(settings),
@@ -267,14 +265,14 @@ def classify_run(
     results = []
     class_posts = None
     items = items if items is not None else sorted(run.test)
-    progress = Progress(len(items), f"classify {run.name}", quiet)
+    progress = Progress(len(items), f"classify {run.name}", quiet or summarize)
     for item in items:
-        result_path = out_dir / "trials" / f"{run.name}_{item}.json"
         key = {**common, "test": image_digest(run.test[item]), "truth": run.labels[item]}
-        saved = read_result(result_path)
-        if saved is not None and saved.get("key") == key:
-            results.append(saved)
-            progress.update(f"{item} (saved)")
+        saved = store.get(f"{run.name}_{item}", key)
+        if saved is not None or summarize:
+            if saved is not None:
+                results.append(saved)
+            progress.update(f"{item} ({'saved' if saved else 'missing'})")
             continue
         start = time.perf_counter()
         if class_posts is None:
@@ -299,17 +297,15 @@ def classify_run(
             "screen_scores": dict(zip(classes, terms["screen"].tolist())),
             "seconds": time.perf_counter() - start,
             "settings": dataclasses.asdict(settings),
-            "key": key,
         }
-        write_result(result_path, result)
-        results.append(result)
+        results.append(store.put(f"{run.name}_{item}", key, result))
         verdict = "right" if result["correct"] else f"wrong ({predicted}, truth {result['truth']})"
         progress.update(f"{item} {verdict}, {result['seconds']:.0f} s")
     progress.close()
     return results
 
 
-def summarize(results: list[dict], wall_seconds: float) -> dict:
+def summarize_trials(results: list[dict], wall_seconds: float) -> dict:
     per_run: dict[str, dict] = {}
     for r in results:
         entry = per_run.setdefault(r["run"], {"trials": 0, "errors": 0})
@@ -350,12 +346,54 @@ def parse_selection(text: str) -> list[int]:
     return sorted(set(chosen))
 
 
-def shard_block(tasks: list, i: int, n: int) -> list:
-    """Shard ``i`` of ``n`` (1-based): a contiguous block of the run-ordered trials, blocks as
-    equal as they can be. Contiguous, not strided, so that a shard touches as few runs as
-    possible and parses each run's images once: 10 shards of runs 01-10 are one run each."""
-    total = len(tasks)
-    return tasks[(i - 1) * total // n : i * total // n]
+def _selected_runs(data, data_dir, select: str | None) -> dict:
+    """The selected runs by name, each read (and checked: labels agree with images)."""
+    from gns_pyro.errors import DataError, DataNotFoundError
+
+    names = data.run_names()
+    if not names:
+        raise DataNotFoundError(f"no one-shot runs (runNN folders or all_runs.zip) in {data_dir}")
+    if select:
+        wanted = {f"run{n:02d}" for n in parse_selection(select)}
+        missing = wanted - set(names)
+        if missing:
+            raise DataError(f"runs {sorted(missing)} are not in {data_dir}; present: {names}")
+        names = [n for n in names if n in wanted]
+    return {n: data.one_shot_run(n) for n in names}
+
+
+def parse_images(
+    data_dir,
+    out_dir,
+    select: str | None = None,
+    settings: ClassifySettings = ClassifySettings(),
+    weights: str | None = None,
+    device=None,
+    quiet: bool = False,
+    shard: str | None = None,
+) -> int:
+    """Parse (into the cache under ``out_dir/parses``) every image of the selected runs, or
+    shard ``i/n`` of them: the first stage of a scattered job, so that no image is parsed by
+    two jobs. Returns the number of images in this shard."""
+    from gns_pyro.data import Omniglot
+    from gns_pyro.pretrained import load_type_prior
+
+    with Omniglot(data_dir) as data:
+        runs = _selected_runs(data, data_dir, select)
+    images = [
+        (run, name, pool[name])
+        for run in runs.values()
+        for pool in (run.training, run.test)
+        for name in sorted(pool)
+    ]
+    share = shard_block(images, *parse_shard(shard))
+    parts = load_type_prior(weights, device=device)
+    progress = Progress(len(share), "parse", quiet)
+    for run, name, image in share:
+        cached_posterior(parts, image, Path(out_dir) / "parses" / run.name / f"{name}.pt", settings)
+        progress.update(f"{run.name}/{name}")
+    progress.close()
+    return len(share)
 
 
 def run_trials(
@@ -363,97 +401,60 @@ def run_trials(
     out_dir,
     select: str | None = None,
     shard: str | None = None,
-    workers: int = 1,
     settings: ClassifySettings = ClassifySettings(),
     weights: str | None = None,
     device=None,
     quiet: bool = False,
+    summarize: bool = False,
+    cluster: Cluster | None = None,
 ) -> dict:
-    """Classify the selected runs' trials (this shard's share), in ``workers`` processes."""
+    """Classify the selected runs' trials (this shard's block of them).
+
+    :param shard: ``"i/n"``: a contiguous block of the run-ordered trials.
+    :param summarize: compute nothing; merge the results saved under ``out_dir``.
+    :param cluster: run on submitit jobs in two stages (every image parsed once, images split
+        among the jobs; then the trials split among them), then merge.
+    """
     from gns_pyro.data import Omniglot
+    from gns_pyro.errors import GNSError
+    from gns_pyro.pretrained import load_type_prior
 
     start = time.perf_counter()
-    from gns_pyro.errors import DataError, DataNotFoundError
-
     with Omniglot(data_dir) as data:
-        names = data.run_names()
-        if not names:
-            raise DataNotFoundError(
-                f"no one-shot runs (runNN folders or all_runs.zip) in {data_dir}"
-            )
-        if select:
-            wanted = {f"run{n:02d}" for n in parse_selection(select)}
-            missing = wanted - set(names)
-            if missing:
-                raise DataError(f"runs {sorted(missing)} are not in {data_dir}; present: {names}")
-            names = [n for n in names if n in wanted]
-        # every run is read (and checked: labels agree with images) before any work starts
-        tasks = [(n, item) for n in names for item in sorted(data.one_shot_run(n).test)]
+        # every run is read (and checked) before any work starts
+        runs = _selected_runs(data, data_dir, select)
+    tasks = [(name, item) for name, run in runs.items() for item in sorted(run.test)]
     i, n = parse_shard(shard)
     share = shard_block(tasks, i, n)
     if not share:
-        from gns_pyro.errors import GNSError
-
         raise GNSError(
             f"nothing to do: {len(tasks)} trial(s) in the selected runs of {data_dir}, "
             f"none in shard {i}/{n}"
         )
-    tasks = share
-    by_run: dict[str, list[str]] = {}
-    for run_name, item in tasks:
-        by_run.setdefault(run_name, []).append(item)
-    # never more compute threads than cores: each worker gets its share
-    threads = worker_threads(min(workers, len(by_run)))
-    jobs = [
-        (data_dir, out_dir, r, items, settings, weights, threads, str(device or "cpu"), quiet)
-        for r, items in by_run.items()
-    ]
-    if workers > 1 and len(jobs) > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(
-            min(workers, len(jobs)), initializer=exit_with_parent, initargs=(os.getpid(),)
-        ) as pool:
-            chunks = pool.map(_run_job, jobs)
-    else:
-        chunks = [_run_job(job) for job in jobs]
-    results = [r for chunk in chunks for r in chunk]
-    return summarize(results, time.perf_counter() - start)
-
-
-def worker_threads(workers: int) -> int:
-    """Torch threads per worker process: ``GNS_PYRO_WORKER_THREADS`` if set, else the cores
-    shared evenly among the workers (at least one each)."""
-    if os.environ.get("GNS_PYRO_WORKER_THREADS"):
-        return max(1, int(os.environ["GNS_PYRO_WORKER_THREADS"]))
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
-
-
-def exit_with_parent(parent: int | None = None, interval: float = 1.0) -> None:
-    """In a worker process: end it (exit status 1) as soon as process ``parent`` (default: its
-    parent now) is no longer its parent, so a killed ``classify --workers N`` does not leave
-    workers writing results. A daemon thread checks every ``interval`` seconds; an orphan is
-    re-parented, so its parent PID changes. Pass the parent's PID from the parent: a worker
-    may start after its parent has already died."""
-    import threading
-
-    parent = os.getppid() if parent is None else parent
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(interval)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _run_job(job) -> list[dict]:
-    data_dir, out_dir, run_name, items, settings, weights, threads, device, quiet = job
-    from gns_pyro.data import Omniglot
-    from gns_pyro.pretrained import load_type_prior
-
-    torch.set_num_threads(threads)
+    if cluster is not None:
+        load_type_prior(weights, device=device)  # bad weights fail here, not in each job
+        common = dict(
+            data_dir=data_dir, out_dir=out_dir, select=select, settings=settings,
+            weights=weights, device=str(device or "cpu"), quiet=quiet,
+        )  # fmt: skip
+        # stage 1 (when waiting): every image parsed once, the images split among the jobs;
+        # without waiting (a Slurm array left to run), each trial job parses what it needs
+        jobs = Progress(cluster.jobs * (2 if cluster.wait else 1), "classify jobs", quiet)
+        if cluster.wait:
+            scatter(parse_images, common, cluster, jobs)
+        scatter(run_trials, common, cluster, jobs)
+        jobs.close()
+        if not cluster.wait:
+            return {"submitted_jobs": cluster.jobs, "out": str(out_dir)}
+        summarize = True
     parts = load_type_prior(weights, device=device)
-    with Omniglot(data_dir) as data:
-        run = data.one_shot_run(run_name)
-    return classify_run(parts, run, Path(out_dir), settings, items, quiet)
+    store = ResultStore(Path(out_dir) / "trials")
+    by_run: dict[str, list[str]] = {}
+    for run_name, item in share:
+        by_run.setdefault(run_name, []).append(item)
+    results = []
+    for run_name, items in by_run.items():
+        results += classify_run(
+            parts, runs[run_name], Path(out_dir), settings, items, quiet, store, summarize
+        )
+    return {**summarize_trials(results, time.perf_counter() - start), **store.counts()}

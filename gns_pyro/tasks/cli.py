@@ -9,6 +9,8 @@ from gns_pyro import argtypes
 from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.progress import add_quiet_argument
 from gns_pyro.tasks.classify import ClassifySettings, run_trials
+from gns_pyro.tasks.engine import add_cluster_arguments, cluster_from_args
+from gns_pyro.tasks.results import store_line
 
 
 def add_parsers(subparsers) -> None:
@@ -29,19 +31,6 @@ def add_parsers(subparsers) -> None:
         type=argtypes.out_folder,
         default="results/classify",
         help="results and cache folder",
-    )
-    p.add_argument(
-        "--workers",
-        type=argtypes.positive_int,
-        default=1,
-        help="local processes, one run each; each gets cores/workers torch threads "
-        "(override: GNS_PYRO_WORKER_THREADS)",
-    )
-    p.add_argument(
-        "--shard",
-        default=None,
-        help="i/n (1-based): this job's block of the trials; blocks are contiguous, so "
-        "10 shards of runs 1-10 are one run each and no image is parsed twice",
     )
     p.add_argument("--k", type=argtypes.positive_int, default=defaults.k, help="parses per image")
     p.add_argument(
@@ -81,6 +70,7 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_quiet_argument(p)
     add_device_argument(p)
+    add_cluster_arguments(p, "work (all images parsed once, then the trials)")
     p.set_defaults(func=run)
 
 
@@ -99,17 +89,24 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         args.select,
         args.shard,
-        args.workers,
         settings,
         args.weights,
         resolve_device(args.device),
         args.quiet,
+        summarize=args.summarize,
+        cluster=cluster_from_args(args, args.out),
     )
     if args.json:
         print(json.dumps(summary))
+    elif "submitted_jobs" in summary:
+        n = summary["submitted_jobs"]
+        print(f"submitted {n} jobs; merge with --summarize --out {args.out}")
+    elif not summary["trials"]:
+        print(f"no finished trials under {args.out}{store_line(summary)}")
     else:
         print(
             f"{summary['trials']} trials, {summary['errors']} errors "
             f"(error rate {summary['error_rate']:.3f}), {summary['wall_seconds']:.0f} s"
+            f"{store_line(summary)}"
         )
     return 0

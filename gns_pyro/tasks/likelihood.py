@@ -21,7 +21,15 @@ import numpy as np
 from gns_pyro import argtypes
 from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.progress import Progress, add_quiet_argument
-from gns_pyro.tasks.results import parse_shard, read_result, seeded_order, write_result
+from gns_pyro.tasks.engine import Cluster, add_cluster_arguments, cluster_from_args, scatter
+from gns_pyro.tasks.results import (
+    ResultStore,
+    image_digest,
+    parse_shard,
+    seeded_order,
+    shard_block,
+    store_line,
+)
 
 
 def run_likelihood(
@@ -36,30 +44,55 @@ def run_likelihood(
     device=None,
     shard: str | None = None,
     quiet: bool = False,
+    summarize: bool = False,
+    cluster: Cluster | None = None,
 ) -> dict:
+    """Mean Laplace log P(I) over ``n`` seeded images of ``split``; see the module docstring.
+
+    :param shard: ``"i/n"``: do only this contiguous block of the chosen images.
+    :param summarize: compute nothing; merge the results saved under ``out_dir``.
+    :param cluster: run ``cluster.jobs`` shards as submitit jobs, then merge.
+    :returns: the summary (means over the images done, and the store's counts).
+    """
     from gns_pyro.data import Omniglot
     from gns_pyro.inference.laplace import parse_log_marginal
     from gns_pyro.inference.posterior import infer
     from gns_pyro.pretrained import load_type_prior, weights_digest
 
     start = time.perf_counter()
+    if cluster is not None:
+        # bad weights or data fail here, once, not in every job
+        load_type_prior(weights, device=device)
+        with Omniglot(data_dir) as data:
+            data.keys(split, "images")
+        kwargs = dict(
+            data_dir=data_dir, out_dir=out_dir, split=split, n=n, seed=seed, k=k,
+            weights=weights, polish_steps=polish_steps, device=str(device or "cpu"),
+            quiet=quiet,
+        )  # fmt: skip
+        scatter(run_likelihood, kwargs, cluster, Progress(cluster.jobs, "likelihood jobs", quiet))
+        if not cluster.wait:
+            return {"submitted_jobs": cluster.jobs, "out": str(out_dir)}
+        summarize = True
     parts = load_type_prior(weights, device=device)
     made_with = {"k": k, "polish": polish_steps, "weights": weights_digest(parts), "seed": seed}
+    store = ResultStore(out_dir)
     results = []
     with Omniglot(data_dir) as data:
         keys = data.keys(split, "images")
-        shard_index, shard_count = parse_shard(shard)
-        chosen = seeded_order(len(keys), n, seed)[shard_index - 1 :: shard_count]
-        progress = Progress(len(chosen), "likelihood", quiet)
+        chosen = shard_block(seeded_order(len(keys), n, seed), *parse_shard(shard))
+        progress = Progress(len(chosen), "likelihood", quiet or summarize)
         for i in chosen:
-            path = Path(out_dir) / f"{'_'.join(keys[i])}.json"
-            saved = read_result(path)
-            if saved is not None and all(saved.get(key) == v for key, v in made_with.items()):
-                results.append(saved)
-                progress.update(f"{saved['image']} (saved)")
+            name = "_".join(keys[i])
+            image = data.read_image(*keys[i], split=split)
+            key = {**made_with, "split": split, "image": image_digest(image)}
+            saved = store.get(name, key)
+            if saved is not None or summarize:
+                if saved is not None:
+                    results.append(saved)
+                progress.update(f"{name} (saved)" if saved else f"{name} (missing)")
                 continue
             began = time.perf_counter()
-            image = data.read_image(*keys[i], split=split)
             post = infer(image, parts, k=k, seed=seed)
             log_marginal, modes = parse_log_marginal(
                 parts, post.types, post.tokens, image, polish_steps
@@ -71,27 +104,42 @@ def run_likelihood(
                 "modes": len(modes),
                 "polish_gain": [round(m.polish_gain, 3) for m in modes],
                 "smallest_curvature": [round(m.smallest_curvature, 4) for m in modes],
-                **made_with,
                 "seconds": round(time.perf_counter() - began, 1),
             }
-            write_result(path, result)
-            results.append(result)
+            results.append(store.put(name, key, result))
             progress.update(f"{result['image']}: {result['log_marginal']:.1f} nats")
         progress.close()
-    values = np.array([r["log_marginal"] for r in results])
     return {
         "split": split,
         "k": k,
         "images": len(results),
+        **summarize_marginals(results, image_pixels=int(image.numel()) if chosen else 105 * 105),
+        **store.counts(),
+        "wall_seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def summarize_marginals(results: list[dict], image_pixels: int) -> dict:
+    """Means over finished images (``None`` when there are none)."""
+    if not results:
+        return {
+            "mean_log_marginal": None,
+            "median_log_marginal": None,
+            "mean_per_pixel": None,
+            "non_positive_definite_modes": 0,
+            "modes": 0,
+            "negative_definite_fraction": None,
+        }
+    values = np.array([r["log_marginal"] for r in results])
+    bad = int(sum(r["non_positive_definite"] for r in results))
+    modes = int(sum(r["modes"] for r in results))
+    return {
         "mean_log_marginal": float(values.mean()),
         "median_log_marginal": float(np.median(values)),
-        "mean_per_pixel": float(values.mean() / (105 * 105)),
-        "non_positive_definite_modes": int(sum(r["non_positive_definite"] for r in results)),
-        "modes": int(sum(r["modes"] for r in results)),
-        "negative_definite_fraction": 1
-        - sum(r["non_positive_definite"] for r in results)
-        / max(1, sum(r["modes"] for r in results)),
-        "wall_seconds": round(time.perf_counter() - start, 1),
+        "mean_per_pixel": float(values.mean() / image_pixels),
+        "non_positive_definite_modes": bad,
+        "modes": modes,
+        "negative_definite_fraction": 1 - bad / max(1, modes),
     }
 
 
@@ -114,17 +162,18 @@ def add_parser(subparsers) -> None:
         help="Newton steps at each mode before Laplace",
     )
     p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
-    p.add_argument("--shard", default=None, help="i/n: this job's share of the images (1-based)")
     p.add_argument("--json", action="store_true")
     add_quiet_argument(p)
     add_device_argument(p)
+    add_cluster_arguments(p, "images")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
     summary = run_likelihood(
         args.data_dir,
-        Path(args.out),
+        out,
         args.split,
         args.n,
         args.seed,
@@ -132,14 +181,18 @@ def run(args: argparse.Namespace) -> int:
         args.weights,
         args.polish_steps,
         resolve_device(args.device),
-        args.shard,
-        args.quiet,
+        shard=args.shard,
+        quiet=args.quiet,
+        summarize=args.summarize,
+        cluster=cluster_from_args(args, out),
     )
     if args.json:
         print(json.dumps(summary))
+    elif "submitted_jobs" in summary:
+        print(f"submitted {summary['submitted_jobs']} jobs; merge with --summarize --out {out}")
     else:
-        print(
-            f"{summary['images']} {args.split} images: mean Laplace log P(I) "
-            f"{summary['mean_log_marginal']:.1f} nats ({summary['mean_per_pixel']:.4f} per pixel)"
-        )
+        mean = summary["mean_log_marginal"]
+        value = "-" if mean is None else f"{mean:.1f} nats ({summary['mean_per_pixel']:.4f}/pixel)"
+        print(f"{summary['images']} {args.split} images: mean Laplace log P(I) {value}", end="")
+        print(store_line(summary))
     return 0

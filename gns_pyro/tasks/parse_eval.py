@@ -17,6 +17,7 @@ under ``--out``, so an interrupted run resumes.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -30,7 +31,15 @@ from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.inference.skeleton import skeleton_graph
 from gns_pyro.progress import Progress, add_quiet_argument
 from gns_pyro.splines import basis_on_grid, resample_path
-from gns_pyro.tasks.results import read_result, seeded_subset, write_result
+from gns_pyro.tasks.engine import Cluster, add_cluster_arguments, cluster_from_args, scatter
+from gns_pyro.tasks.results import (
+    ResultStore,
+    image_digest,
+    parse_shard,
+    seeded_subset,
+    shard_block,
+    store_line,
+)
 
 
 def curve(control_points: np.ndarray, n: int = 60) -> np.ndarray:
@@ -78,15 +87,25 @@ def evaluate_image(parts, drawing, image: torch.Tensor, k: int = PARSES, seed: i
     return {"gns": compare(predicted, human), "baseline": compare(edges, human)}
 
 
-def summarize(results: list[dict]) -> dict:
+def summarize_scores(results: list[dict]) -> dict:
     out = {"images": len(results)}
     for method in ("gns", "baseline"):
         rows = [r[method] for r in results]
         out[method] = {
-            "count_accuracy": float(np.mean([r["count_correct"] for r in rows])),
-            "matched_distance": float(np.mean([r["matched_distance"] for r in rows])),
+            "count_accuracy": float(np.mean([r["count_correct"] for r in rows])) if rows else None,
+            "matched_distance": float(np.mean([r["matched_distance"] for r in rows]))
+            if rows
+            else None,
         }
     return out
+
+
+def drawing_digest(drawing) -> str:
+    """Short digest of a drawing's strokes (the human answer a result was scored against)."""
+    h = hashlib.sha256()
+    for stroke in drawing.strokes:
+        h.update(np.ascontiguousarray(stroke, dtype=np.float64).tobytes() + b"|")
+    return h.hexdigest()[:16]
 
 
 def run_parse_eval(
@@ -97,38 +116,63 @@ def run_parse_eval(
     weights=None,
     device=None,
     quiet: bool = False,
+    shard: str | None = None,
+    summarize: bool = False,
+    cluster: Cluster | None = None,
 ) -> dict:
+    """Parse ``n`` seeded Tagalog drawings and score them; see the module docstring.
+
+    :param shard: ``"i/n"``: do only this contiguous block of the chosen drawings.
+    :param summarize: compute nothing; merge the results saved under ``out_dir``.
+    :param cluster: run ``cluster.jobs`` shards as submitit jobs, then merge.
+    """
     from gns_pyro.data import Omniglot
     from gns_pyro.pretrained import load_type_prior, weights_digest
 
     start = time.perf_counter()
+    if cluster is not None:
+        # bad weights or data fail here, once, not in every job
+        load_type_prior(weights, device=device)
+        with Omniglot(data_dir) as data:
+            data.keys("background", "strokes", alphabets="Tagalog")
+        kwargs = dict(
+            data_dir=data_dir, out_dir=out_dir, n=n, seed=seed, weights=weights,
+            device=str(device or "cpu"), quiet=quiet,
+        )  # fmt: skip
+        scatter(run_parse_eval, kwargs, cluster, Progress(cluster.jobs, "parse-eval jobs", quiet))
+        if not cluster.wait:
+            return {"submitted_jobs": cluster.jobs, "out": str(out_dir)}
+        summarize = True
     parts = load_type_prior(weights, device=device)
-    # a saved result is reused only if it was made with these settings and weights
+    # a saved result is reused only if it was made with these settings, weights and inputs
     made_with = {"k": PARSES, "seed": seed, "weights": weights_digest(parts)}
+    store = ResultStore(out_dir)
     results = []
     with Omniglot(data_dir) as data:
         keys = data.keys("background", "strokes", alphabets="Tagalog")
-        chosen = seeded_subset(len(keys), n, seed)
-        progress = Progress(len(chosen), "parse-eval", quiet)
+        chosen = shard_block(seeded_subset(len(keys), n, seed), *parse_shard(shard))
+        progress = Progress(len(chosen), "parse-eval", quiet or summarize)
         for i in chosen:
-            path = Path(out_dir) / f"{'_'.join(keys[i])}.json"
-            saved = read_result(path)
-            if saved is not None and all(saved.get(k) == v for k, v in made_with.items()):
-                results.append(saved)
-                progress.update(f"{'/'.join(keys[i])} (saved)")
-                continue
+            name = "_".join(keys[i])
             drawing = data.read_drawing(*keys[i])
-            result = evaluate_image(parts, drawing, data.image_of(drawing), k=PARSES, seed=seed)
-            result.update(made_with)
-            write_result(path, result)
-            results.append(result)
+            image = data.image_of(drawing)
+            key = {**made_with, "image": image_digest(image), "strokes": drawing_digest(drawing)}
+            saved = store.get(name, key)
+            if saved is not None or summarize:
+                if saved is not None:
+                    results.append(saved)
+                progress.update(f"{'/'.join(keys[i])} ({'saved' if saved else 'missing'})")
+                continue
+            result = evaluate_image(parts, drawing, image, k=PARSES, seed=seed)
+            results.append(store.put(name, key, result))
             g = result["gns"]
             progress.update(
                 f"{'/'.join(keys[i])}: {g['predicted_strokes']} strokes "
                 f"(human {g['human_strokes']}), {g['matched_distance']:.2f} px"
             )
         progress.close()
-    summary = summarize(results)
+    summary = summarize_scores(results)
+    summary.update(store.counts())
     summary["wall_seconds"] = round(time.perf_counter() - start, 1)
     return summary
 
@@ -149,26 +193,37 @@ def add_parser(subparsers) -> None:
     p.add_argument("--json", action="store_true")
     add_quiet_argument(p)
     add_device_argument(p)
+    add_cluster_arguments(p, "drawings")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
     summary = run_parse_eval(
         args.data_dir,
-        Path(args.out),
+        out,
         args.n,
         args.seed,
         args.weights,
         resolve_device(args.device),
         args.quiet,
+        shard=args.shard,
+        summarize=args.summarize,
+        cluster=cluster_from_args(args, out),
     )
     if args.json:
         print(json.dumps(summary))
+    elif "submitted_jobs" in summary:
+        print(f"submitted {summary['submitted_jobs']} jobs; merge with --summarize --out {out}")
     else:
         for method in ("gns", "baseline"):
             m = summary[method]
+            if m["count_accuracy"] is None:
+                print(f"{method:9s} no finished drawings")
+                continue
             print(
                 f"{method:9s} count accuracy {m['count_accuracy']:.3f}, "
                 f"matched distance {m['matched_distance']:.2f} px"
             )
+        print(f"{summary['images']} drawings{store_line(summary)}")
     return 0

@@ -1,7 +1,22 @@
-"""Small helpers shared by the resumable tasks: seeded subsets and one JSON file per result."""
+"""What the resumable tasks (classify, likelihood, parse-eval) share: seeded subsets, shard
+arithmetic, and :class:`ResultStore`, one JSON file per finished item, keyed by what made it.
+
+Example::
+
+    >>> store = ResultStore(tmp_path)                       # doctest: +SKIP
+    >>> key = {"k": 5, "weights": "ab12", "image": "9f00"}
+    >>> store.get("image_01", key) is None                  # nothing yet: compute it
+    True
+    >>> store.put("image_01", key, {"log_marginal": -420.0})
+    >>> store.get("image_01", key)["log_marginal"]          # same inputs: reused
+    -420.0
+    >>> store.get("image_01", {**key, "k": 1}) is None      # anything else: recompute
+    True
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -49,6 +64,24 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return i, n
 
 
+def shard_block(items: list, i: int, n: int) -> list:
+    """Shard ``i`` of ``n`` (1-based): a contiguous block of ``items``, blocks as equal as they
+    can be. Contiguous, not strided, so that a shard of run-ordered work touches as few runs as
+    possible: 10 shards of runs 01-10 are one run each."""
+    total = len(items)
+    return items[(i - 1) * total // n : i * total // n]
+
+
+def image_digest(image) -> str:
+    """Short content digest of a binary image (tensor or array): a result remembers which
+    image it is about, so a renamed or replaced image is never matched with an old result."""
+    data = np.ascontiguousarray(
+        image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image),
+        dtype=np.uint8,
+    )
+    return hashlib.sha256(data.tobytes()).hexdigest()[:16]
+
+
 def read_result(path: Path) -> dict | None:
     """A saved result, or None when it is missing, unreadable or not a JSON object (then it is
     redone)."""
@@ -63,3 +96,74 @@ def write_result(path: Path, result: dict) -> None:
     """Write ``result`` as JSON atomically: a killed job never leaves half a file."""
     text = json.dumps(result)
     atomic_write_bytes(Path(path), lambda tmp: Path(tmp).write_text(text))
+
+
+class ResultStore:
+    """Finished items of a resumable task, one JSON file each under ``folder``.
+
+    Every result is saved with the ``key`` it was made from: the settings that shape it, a
+    digest of the weights and digests of the input image(s). :meth:`get` returns a saved result
+    only when its key equals the one asked for, so a store folder can be shared by jobs with
+    other settings, weights or data without mixing them up: anything else is recomputed (and
+    written over the old file). Files are written atomically, so a killed job leaves whole
+    results only.
+
+    Counters for the summary: ``reused`` (read back), ``computed`` (new), ``recomputed`` (a
+    file was there but damaged or made from other inputs) and ``missing`` (asked for with
+    ``get`` but never ``put``, e.g. when only summarizing).
+
+    :param folder: where the JSON files go (created on the first :meth:`put`).
+    """
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.reused = self.computed = self.recomputed = 0
+        self._stale: set[str] = set()
+        self._found: dict[str, bool] = {}  # name -> did the last get find it
+        self._put: set[str] = set()
+
+    def path(self, name: str) -> Path:
+        return self.folder / f"{name}.json"
+
+    def get(self, name: str, key: dict) -> dict | None:
+        """The result saved under ``name`` if it was made from ``key``; else None."""
+        path = self.path(name)
+        saved = read_result(path)
+        found = saved is not None and saved.get("key") == json.loads(json.dumps(key))
+        self._found[name] = found
+        if found:
+            self.reused += 1
+            return saved
+        if saved is not None or path.exists():
+            self._stale.add(name)
+        return None
+
+    def put(self, name: str, key: dict, result: dict) -> dict:
+        """Save ``result`` (with ``key`` added) under ``name``; returns what was saved."""
+        saved = {**result, "key": key}
+        write_result(self.path(name), saved)
+        self._put.add(name)
+        if name in self._stale:
+            self.recomputed += 1
+        else:
+            self.computed += 1
+        return saved
+
+    @property
+    def missing(self) -> int:
+        return sum(not found and name not in self._put for name, found in self._found.items())
+
+    def counts(self) -> dict:
+        """``{"reused", "computed", "recomputed", "missing"}`` for a summary."""
+        return {
+            "reused": self.reused,
+            "computed": self.computed,
+            "recomputed": self.recomputed,
+            "missing": self.missing,
+        }
+
+
+def store_line(summary: dict) -> str:
+    """``"; 3 reused, 1 recomputed, 2 missing"``: what the result store did (nonzero counts)."""
+    parts = [f"{summary[c]} {c}" for c in ("reused", "recomputed", "missing") if summary.get(c)]
+    return "; " + ", ".join(parts) if parts else ""

@@ -29,7 +29,7 @@ def test_selection_and_summary():
         {"run": "run01", "correct": False},
         {"run": "run02", "correct": True},
     ]
-    s = classify.summarize(results, 12.0)
+    s = classify.summarize_trials(results, 12.0)
     assert s["trials"] == 3 and s["errors"] == 1 and s["error_rate"] == pytest.approx(1 / 3)
     assert s["per_run"]["run01"]["error_rate"] == 0.5
 
@@ -236,3 +236,38 @@ def test_shards_are_contiguous_blocks_that_cover_every_trial_once():
         assert max(sizes) - min(sizes) <= 1
         # a shard touches at most one run more than its share of runs needs
         assert all(len({r for r, _ in b}) <= -(-len(b) // 20) + 1 for b in blocks)
+
+
+@pytest.mark.data
+def test_classify_on_two_local_submitit_jobs_parses_each_image_once(
+    tmp_path, omniglot_dir, capsys
+):
+    """A two-class run classified by two local jobs: images are parsed in a first stage (two
+    each), trials in a second; the merged summary reads both trials back."""
+    import shutil
+
+    from gns_pyro.cli import main
+
+    source = omniglot_dir / "one-shot-classification" / "run03"
+    run = tmp_path / "runs" / "run03"
+    pairs = [line.split() for line in (source / "class_labels.txt").read_text().splitlines()[:2]]
+    for folder in ("test", "training"):
+        (run / folder).mkdir(parents=True)
+    for test, train in pairs:
+        for name in (test, train):
+            shutil.copy(source.parent / name, run / name.split("/", 1)[1])
+    (run / "class_labels.txt").write_text("".join(f"{a} {b}\n" for a, b in pairs))
+    argv = ["classify", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
+    argv += ["--k", "1", "--parse-steps", "10", "--screen-steps", "0", "--race-steps", "5"]
+    argv += ["--refit-steps", "5", "--json"]
+    assert main([*argv, "--workers", "2", "--threads", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["trials"] == 2 and summary["reused"] == 2 and summary["missing"] == 0
+    assert len(list((tmp_path / "out" / "parses" / "run03").glob("*.pt"))) == 4
+    logs = sorted((tmp_path / "out" / ".jobs").glob("*_log.err"))
+    parsed = [line for log in logs for line in log.read_text().splitlines() if "parse " in line]
+    assert len(parsed) == 4  # stage 1: four images, each parsed by one job
+    assert main([*argv, "--summarize"]) == 0
+    merged = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert merged["trials"] == 2 and merged["computed"] == 0
+    assert merged["errors"] == summary["errors"]

@@ -42,26 +42,34 @@ def test_parse_eval_command(omniglot_dir, tmp_path, capsys):
     assert main(argv) == 0  # resumes from the saved result
     assert "(saved)" in capsys.readouterr().err
     record = json.loads(saved[0].read_text())
-    saved[0].write_text(json.dumps({**record, "weights": "made-with-other-weights"}))
+    other = {**record, "key": {**record["key"], "weights": "made-with-other-weights"}}
+    saved[0].write_text(json.dumps(other))
     assert main(argv) == 0  # a result made with other weights is redone
-    assert "(saved)" not in capsys.readouterr().err
-    assert json.loads(saved[0].read_text())["weights"] == record["weights"]
+    captured = capsys.readouterr()
+    assert "(saved)" not in captured.err
+    assert json.loads(captured.out.strip().splitlines()[-1])["recomputed"] == 1
+    assert json.loads(saved[0].read_text())["key"] == record["key"]
 
 
 @pytest.mark.data
-def test_likelihood_command_shards_and_resumes(omniglot_dir, tmp_path, capsys):
+def test_likelihood_on_two_local_submitit_jobs_then_summarize(omniglot_dir, tmp_path, capsys):
+    """The engine end to end: two submitit LocalExecutor jobs (one image each), merged."""
     argv = ["likelihood", "--data-dir", str(omniglot_dir), "--n", "2", "--k", "1"]
     argv += ["--polish-steps", "1", "--out", str(tmp_path), "--json"]
-    for shard in ("1/2", "2/2"):
-        assert main([*argv, "--shard", shard]) == 0
-        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-        assert summary["images"] == 1 and summary["modes"] == 1
-    assert len(list(tmp_path.glob("*.json"))) == 2
-    assert main(argv) == 0  # the whole job: both results are read back, nothing redone
+    assert main([*argv, "--workers", "2", "--threads", "1"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["images"] == 2 and summary["wall_seconds"] < 5
+    assert summary["images"] == 2 and summary["modes"] == 2 and summary["reused"] == 2
+    assert len(list(tmp_path.glob("*.json"))) == 2
+    logs = list((tmp_path / ".jobs").glob("*_log.err"))
+    assert len(logs) == 2  # two jobs ran, each with its own log
+    assert main([*argv, "--summarize"]) == 0  # read back, nothing redone
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["images"] == 2 and summary["computed"] == 0 and summary["wall_seconds"] < 5
     assert np.isfinite(summary["mean_log_marginal"]) and summary["mean_per_pixel"] < 0
     assert 0 <= summary["negative_definite_fraction"] <= 1
+    assert main([*argv[:4], "3", *argv[5:], "--summarize"]) == 0  # a third image: missing
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["images"] == 2 and summary["missing"] == 1 and summary["computed"] == 0
 
 
 def test_parse_shard_names_the_form():

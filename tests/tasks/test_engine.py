@@ -1,0 +1,145 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+PARENT = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    from gns_pyro.tasks.engine import Cluster, scatter
+
+    def report_and_sleep(pid_file, shard):
+        Path(pid_file).write_text(str(os.getpid()))  # the job is running now
+        time.sleep(60)
+
+    if __name__ == "__main__":
+        scatter(report_and_sleep, {"pid_file": sys.argv[1]}, Cluster(jobs=1, folder=sys.argv[2]))
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX re-parenting")
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    pid_file = tmp_path / "worker.pid"
+    parent = subprocess.Popen(
+        [sys.executable, str(script), str(pid_file), str(tmp_path / "jobs")],
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and parent.poll() is None, "the job never started"
+        time.sleep(0.2)
+    worker = int(pid_file.read_text())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)  # still there?
+        except ProcessLookupError:
+            return
+        if _is_zombie(worker):
+            return
+        time.sleep(0.2)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail("the worker outlived its killed parent by 20 s")
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+JOBS = textwrap.dedent(
+    """
+    import os, time
+    from pathlib import Path
+    from gns_pyro.errors import DataError
+
+    def fail(shard):
+        raise DataError(f"shard {shard} found a broken image")
+
+    def threads(shard):
+        import torch
+        return shard, torch.get_num_threads(), os.environ["OMP_NUM_THREADS"]
+
+    def report_and_sleep(pid_file, shard):
+        Path(pid_file).write_text(str(os.getpid()))
+        time.sleep(60)
+    """
+)
+
+
+@pytest.fixture
+def job_module(tmp_path, monkeypatch):
+    """Functions in a module the job processes can import (submitit pickles by reference)."""
+    (tmp_path / "engine_jobs.py").write_text(JOBS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    import importlib
+
+    return importlib.import_module("engine_jobs")
+
+
+def test_jobs_get_their_shard_and_their_share_of_threads(job_module, tmp_path):
+    from gns_pyro.tasks.engine import Cluster, scatter
+
+    results = scatter(job_module.threads, {}, Cluster(jobs=2, threads=1, folder=tmp_path / "j"))
+    assert results == [("1/2", 1, "1"), ("2/2", 1, "1")]
+
+
+def test_a_failed_job_is_one_error_naming_its_log(job_module, tmp_path):
+    from gns_pyro.errors import GNSError
+    from gns_pyro.tasks.engine import Cluster, scatter
+
+    with pytest.raises(GNSError, match=r"job 1/1 failed: .*broken image.*log: .*_log.err"):
+        scatter(job_module.fail, {}, Cluster(jobs=1, folder=tmp_path / "j"))
+
+
+CTRL_C = textwrap.dedent(
+    """
+    import sys
+    from gns_pyro.tasks.engine import Cluster, scatter
+    import engine_jobs
+
+    if __name__ == "__main__":
+        try:
+            scatter(engine_jobs.report_and_sleep, {"pid_file": sys.argv[1]},
+                    Cluster(jobs=1, folder=sys.argv[2]))
+        except KeyboardInterrupt:
+            sys.exit(130)
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_stops_the_parent_and_cancels_its_jobs(job_module, tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(CTRL_C)
+    pid_file = tmp_path / "worker.pid"
+    parent = subprocess.Popen([sys.executable, str(script), str(pid_file), str(tmp_path / "j")])
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and parent.poll() is None, "the job never started"
+        time.sleep(0.2)
+    worker = int(pid_file.read_text())
+    os.kill(parent.pid, signal.SIGINT)
+    sent = time.monotonic()
+    assert parent.wait(timeout=10) == 130
+    assert time.monotonic() - sent < 3  # the parent answers Ctrl-C within seconds
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not _is_zombie(worker):
+        time.sleep(0.2)
+    if not _is_zombie(worker):
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail("the job outlived its interrupted parent")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from pathlib import Path
 
 #: seeds go to torch, numpy and Python's random; numpy accepts [0, 2**32)
@@ -94,17 +93,30 @@ def _writable_ancestor(path: Path) -> Path:
     return Path.cwd()
 
 
+def _can_write_in(folder: Path) -> bool:
+    """Whether a file can be created in ``folder``: tried, not guessed from permission bits
+    (which say yes to root in ``/proc``, or on a read-only mount)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
 def png_file(text: str) -> str:
-    """A PNG file to write: ends in ``.png``, is not a folder, and its folder exists."""
+    """A PNG file to write: not a folder, ends in ``.png``, and its folder exists and takes
+    new files."""
     path = Path(text)
-    if path.suffix.lower() != ".png":
-        raise argparse.ArgumentTypeError(f"{text!r} must end in .png")
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is a folder, not a file")
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"{text!r} must end in .png")
     folder = path.parent
     if not folder.is_dir():
         raise argparse.ArgumentTypeError(f"folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK):
+    if not _can_write_in(folder):
         raise argparse.ArgumentTypeError(f"cannot write in folder {str(folder)!r}")
     return text
 
@@ -117,6 +129,19 @@ def out_folder(text: str) -> str:
     base = _writable_ancestor(path)
     if not base.is_dir():
         raise argparse.ArgumentTypeError(f"{str(base)!r} is a file, not a folder")
-    if not os.access(base, os.W_OK):
+    if not _can_write_in(base):
         raise argparse.ArgumentTypeError(f"cannot write in folder {str(base)!r}")
+    return text
+
+
+def device(text: str) -> str:
+    """A torch device name: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; CUDA only when this
+    torch build sees a CUDA device."""
+    from gns_pyro.devices import resolve_device
+    from gns_pyro.errors import GNSError
+
+    try:
+        resolve_device(text)
+    except GNSError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix(f"--device {text}: ")) from None
     return text

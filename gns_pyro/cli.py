@@ -56,7 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(subparsers)
     parse_eval.add_parser(subparsers)
     likelihood.add_parser(subparsers)
+    _every_command_has_quiet(subparsers)
     return parser
+
+
+def _every_command_has_quiet(subparsers) -> None:
+    """``--quiet`` is accepted by every command, also by those that print no progress."""
+    from gns_pyro.progress import add_quiet_argument
+
+    for command in set(subparsers.choices.values()):
+        nested = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            _every_command_has_quiet(nested[0])
+            continue
+        try:
+            add_quiet_argument(command)
+        except argparse.ArgumentError:  # it has its own
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,8 +31,11 @@ def resolve_device(name: str | None) -> torch.device:
 
 
 def add_device_argument(parser) -> None:
+    from gns_pyro import argtypes
+
     parser.add_argument(
         "--device",
+        type=argtypes.device,
         default="cpu",
         help="torch device: cpu (default), cuda, cuda:N, or auto (CUDA when present)",
     )

@@ -89,6 +89,17 @@ def _check_against_record(path: Path) -> None:
         )
 
 
+def _load_failure(err: Exception) -> str:
+    """One line saying why ``torch.load(..., weights_only=True)`` refused a file (torch's own
+    message runs to many lines of advice to load it unsafely, which we never do)."""
+    text = str(err)
+    if "Unsupported global" in text:
+        return "it holds Python objects other than tensors and plain values, which are never loaded"
+    if "Weights only load failed" in text or "Unsupported operand" in text:
+        return "not a torch file"
+    return (text.strip().splitlines() or [type(err).__name__])[0]
+
+
 def weights_digest(parts) -> str:
     """Short digest of a module's weights (state dict contents): caches of results made with
     these nets record it, and results made with other weights are not reused."""
@@ -140,8 +151,14 @@ def load_type_prior(
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise WeightsError(f"cannot read weights file {path}: {err}") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT or "config" not in payload:
+        reason = _load_failure(err)
+        raise WeightsError(f"cannot read weights file {path}: {reason}") from None
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != FORMAT
+        or not isinstance(payload.get("config"), dict)
+        or not isinstance(payload.get("state_dict"), dict)
+    ):
         raise WeightsError(
             f"{path} is not a gns-pyro type-prior weights file (format {FORMAT} expected)"
         )

@@ -62,6 +62,27 @@ class Progress:
         self.close()
 
 
+class Stages:
+    """Reports the stages of one long computation, one line each with the time so far:
+    ``parse: 212 proposals (1.4 s)``. Called with a note; silent when ``quiet``.
+
+    Example::
+
+        >>> stages = Stages("parse", quiet=True)
+        >>> stages("212 proposals")
+    """
+
+    def __init__(self, desc: str, quiet: bool = False, file=None):
+        self.desc, self.quiet = desc, quiet
+        self.file = sys.stderr if file is None else file
+        self.start = time.perf_counter()
+
+    def __call__(self, note: str) -> None:
+        if not self.quiet:
+            elapsed = time.perf_counter() - self.start
+            print(f"{self.desc}: {note} ({elapsed:.1f} s)", file=self.file, flush=True)
+
+
 def add_quiet_argument(parser) -> None:
     """``--quiet``: no progress on stderr (results and errors are still printed)."""
     parser.add_argument("--quiet", action="store_true", help="no progress lines or bars")

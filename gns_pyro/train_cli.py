@@ -50,14 +50,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=defaults.early_stop,
         help="stop after this many epochs without validation improvement",
     )
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument(
+        "--device", type=argtypes.device, default="cpu", help="cpu, cuda, cuda:N or auto"
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument(
         "--install",
         action="store_true",
         help="also copy the result into the package's weights folder",
     )
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--quiet",
+        "--no-progress",
+        dest="no_progress",
+        action="store_true",
+        help="no progress bars (one line per epoch is still printed)",
+    )
     p.set_defaults(func=run)
     return p
 

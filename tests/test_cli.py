@@ -94,3 +94,31 @@ def test_data_check_render_json(omniglot_dir, capsys):
         "Sanskrit",
         "Tagalog",
     }
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("after_line", [1, 3])
+def test_ctrl_c_stops_a_long_command_within_seconds(tmp_path, after_line):
+    """SIGINT during the demo (sampling, then parsing) ends it within 3 s: exit 130, one line,
+    no traceback."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gns_pyro.cli", "demo", "--out", str(tmp_path / "demo")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(after_line):  # wait for progress: the command is deep in its work
+        assert proc.stderr.readline(), "the demo printed no progress"
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    try:
+        code = proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    assert time.monotonic() - sent < 3
+    err = proc.stderr.read()
+    assert code == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "gns-pyro: interrupted"

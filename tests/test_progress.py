@@ -34,3 +34,18 @@ def test_bar_on_a_terminal():
         progress.update("second")
     text = out.getvalue()
     assert "parse-eval" in text and "2/2" in text and "\n" not in text.rstrip("\n").split("\r")[-1]
+
+
+def test_stages_print_one_line_each_with_the_time_so_far():
+    from gns_pyro.progress import Stages
+
+    out = io.StringIO()
+    stages = Stages("parse", file=out)
+    stages("212 stroke proposals")
+    stages("refined")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("parse: 212 stroke proposals (")
+    assert lines[1].endswith(" s)")
+    quiet = io.StringIO()
+    Stages("parse", quiet=True, file=quiet)("x")
+    assert quiet.getvalue() == ""

@@ -49,7 +49,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="where the official python/ folder lives (a mirror, file:// URL or "
         "local folder); default: %(default)s",
     )
-    dl.add_argument("--no-progress", action="store_true", help="do not show progress bars")
+    dl.add_argument(
+        "--quiet",
+        "--no-progress",
+        dest="no_progress",
+        action="store_true",
+        help="do not show progress bars",
+    )
     dl.set_defaults(func=run_download)
 
     inf = commands.add_parser(

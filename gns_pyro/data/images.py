@@ -42,7 +42,16 @@ ImageSource = Union[  # noqa: UP007 (a runtime alias: `|` between classes needs 
 ]
 
 
-def load_image(source: ImageSource, *, name: str | None = None) -> torch.Tensor:
+#: the largest drawing ``resize=True`` accepts, per side
+MAX_RESIZE_SIDE = 4096
+
+#: after resizing, a pixel is ink when at least this fraction of its area was ink
+RESIZE_COVERAGE = 0.2
+
+
+def load_image(
+    source: ImageSource, *, name: str | None = None, resize: bool = False
+) -> torch.Tensor:
     """Load one character image as a ``(105, 105)`` ``torch.bool`` tensor with ink = True.
 
     :param source: a path, the encoded bytes of an image file, a :class:`PIL.Image.Image`, or an
@@ -51,6 +60,9 @@ def load_image(source: ImageSource, *, name: str | None = None) -> torch.Tensor:
         ``(H, W, 3|4)`` RGB(A)) pixel values; float arrays are brightness in [0, 1] (as
         ``matplotlib.pyplot.imread`` returns PNGs) and are thresholded at 0.5, dark = ink.
     :param name: how to refer to the image in error messages (defaults to the path, if any).
+    :param resize: (paths, bytes and PIL images) accept a drawing of any size up to
+        ``MAX_RESIZE_SIDE`` pixels a side (see :func:`resize_drawing`); colour is then read as
+        brightness. Without it, an image that is not 105×105 is an error.
     :raises DataNotFoundError: the path does not exist.
     :raises DataError: not a readable image, not 105×105, or a colour image.
 
@@ -71,11 +83,17 @@ def load_image(source: ImageSource, *, name: str | None = None) -> torch.Tensor:
             data = path.read_bytes()
         except OSError as err:
             raise DataError(f"cannot read image file {path}: {err}") from err
+        if resize:
+            return resize_drawing(_decode(data, name, any_size=True), name)
         return _from_pil(_decode(data, name), name)
     if isinstance(source, (bytes, bytearray, memoryview)):
         name = name or "image bytes"
+        if resize:
+            return resize_drawing(_decode(bytes(source), name, any_size=True), name)
         return _from_pil(_decode(bytes(source), name), name)
     if isinstance(source, Image.Image):
+        if resize:
+            return resize_drawing(source, name or "PIL image")
         return _from_pil(source, name or "PIL image")
     if isinstance(source, torch.Tensor):
         return _from_array(source.detach().cpu().numpy(), name or "tensor")
@@ -87,7 +105,7 @@ def load_image(source: ImageSource, *, name: str | None = None) -> torch.Tensor:
     )
 
 
-def _decode(data: bytes, name: str) -> Image.Image:
+def _decode(data: bytes, name: str, any_size: bool = False) -> Image.Image:
     unreadable = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
     try:
         img = Image.open(io.BytesIO(data))  # reads the header only
@@ -96,7 +114,14 @@ def _decode(data: bytes, name: str) -> Image.Image:
     except unreadable as err:
         raise DataError(f"{name}: not a readable image ({err})") from err
     # the size is known before any pixel is decoded: a huge image is refused without decoding
-    _check_size(*img.size, name)
+    if any_size:
+        if max(img.size) > MAX_RESIZE_SIDE or min(img.size) < 1:
+            raise DataError(
+                f"{name}: {img.size[0]}×{img.size[1]} pixels; --resize takes drawings of at "
+                f"most {MAX_RESIZE_SIDE} pixels a side"
+            )
+    else:
+        _check_size(*img.size, name)
     try:
         # PIL decodes lazily; force it so truncated files fail here, with the file's name.
         img.load()
@@ -105,11 +130,42 @@ def _decode(data: bytes, name: str) -> Image.Image:
     return img
 
 
+def resize_drawing(img: Image.Image, name: str = "drawing") -> torch.Tensor:
+    """A drawing of any size (dark ink on a light page) as a 105×105 ink mask.
+
+    The page is read as brightness (colour by luminance, transparency composited onto white),
+    cropped to the ink's bounding box, padded to a square with a margin of 15% of its side on
+    every side (Omniglot characters sit well inside their frame), shrunk with area averaging,
+    and binarized: a pixel is ink when at least ``RESIZE_COVERAGE`` of its area was ink, so
+    thin pen strokes of a large drawing survive.
+
+    :raises DataError: the drawing has no ink, or is too large.
+    """
+    if max(img.size) > MAX_RESIZE_SIDE:
+        raise DataError(f"{name}: larger than {MAX_RESIZE_SIDE} pixels a side")
+    page = Image.new("RGBA", img.size, (255, 255, 255, 255))
+    page.alpha_composite(img.convert("RGBA"))
+    gray = np.asarray(page.convert("L"), dtype=np.float64)
+    ink = gray < GRAY_THRESHOLD
+    if not ink.any():
+        raise DataError(f"{name}: no dark pixels (ink) to resize; the page is blank")
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    side = max(bottom - top, right - left)
+    full = int(np.ceil(side / 0.7))  # 15% margin on each side
+    square = np.zeros((full, full), dtype=np.float32)
+    r0 = (full - (bottom - top)) // 2
+    c0 = (full - (right - left)) // 2
+    square[r0 : r0 + bottom - top, c0 : c0 + right - left] = ink[top:bottom, left:right]
+    small = Image.fromarray(square, mode="F").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BOX)
+    return _to_tensor(np.asarray(small) >= RESIZE_COVERAGE)
+
+
 def _check_size(width: int, height: int, name: str) -> None:
     if (width, height) != (IMAGE_SIZE, IMAGE_SIZE):
         raise DataError(
             f"{name}: image must be {IMAGE_SIZE}×{IMAGE_SIZE} pixels, found {width}×{height} "
-            "(width×height)"
+            "(width×height); use --resize (resize=True) for a drawing of another size"
         )
 
 

@@ -11,6 +11,24 @@ from gns_pyro.data.images import load_image
 from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.inference.posterior import check_image, infer
 from gns_pyro.inference.refinement import RefineSettings
+from gns_pyro.progress import Stages, add_quiet_argument
+
+IMAGE_HELP = "a 105x105 binary or grayscale PNG, dark ink on white (any size with --resize)"
+
+
+def add_image_arguments(parser) -> None:
+    """``--resize`` and ``--quiet``, shared by the commands that read one image."""
+    parser.add_argument(
+        "--resize",
+        action="store_true",
+        help="accept a drawing of any size: crop to the ink, pad, shrink to 105x105, binarize",
+    )
+    add_quiet_argument(parser)
+
+
+def read_image(args):
+    """The command's image, checked (and resized when asked) before any model loads."""
+    return check_image(load_image(args.image, resize=args.resize))
 
 
 def add_parsers(subparsers) -> None:
@@ -20,7 +38,7 @@ def add_parsers(subparsers) -> None:
         description="Propose parses from the image skeleton, choose stroke order and direction "
         "by the type prior, refine the best K against the image, and weight them.",
     )
-    p.add_argument("image", help="a 105x105 binary or grayscale PNG (dark ink on white)")
+    p.add_argument("image", help=IMAGE_HELP)
     p.add_argument("--k", type=argtypes.positive_int, default=5, help="parses to keep (default 5)")
     p.add_argument(
         "--steps",
@@ -34,6 +52,7 @@ def add_parsers(subparsers) -> None:
         "--out", type=argtypes.png_file, default=None, help="write a picture of the parses (PNG)"
     )
     p.add_argument("--json", action="store_true", help="print the parses as one JSON object")
+    add_image_arguments(p)
     add_device_argument(p)
     p.set_defaults(func=run_parse)
 
@@ -42,7 +61,7 @@ def add_parsers(subparsers) -> None:
         help="Laplace estimate of log P(image)",
         description="Parse the image, then sum Laplace approximations at the K refined modes.",
     )
-    m.add_argument("image", help="a 105x105 binary or grayscale PNG (dark ink on white)")
+    m.add_argument("image", help=IMAGE_HELP)
     m.add_argument("--k", type=argtypes.positive_int, default=5)
     m.add_argument("--steps", type=argtypes.positive_int, default=RefineSettings().steps)
     m.add_argument("--seed", type=argtypes.seed, default=0)
@@ -54,6 +73,7 @@ def add_parsers(subparsers) -> None:
         help="Newton steps at each mode before Laplace",
     )
     m.add_argument("--json", action="store_true")
+    add_image_arguments(m)
     add_device_argument(m)
     m.set_defaults(func=run_marginal)
 
@@ -65,10 +85,17 @@ def _posterior(args):
         from gns_pyro.errors import GNSError
 
         raise GNSError(f"--k must be at least 1, got {args.k}")
-    image = check_image(load_image(args.image))  # bad input fails before any model loads
+    image = read_image(args)  # bad input fails before any model loads
+    stages = Stages(args.command, args.quiet)
     parts = load_type_prior(args.weights, device=resolve_device(args.device))
+    stages("loaded the type prior")
     post = infer(
-        image, parts, k=args.k, seed=args.seed, refine_settings=RefineSettings(steps=args.steps)
+        image,
+        parts,
+        k=args.k,
+        seed=args.seed,
+        refine_settings=RefineSettings(steps=args.steps),
+        progress=stages,
     )
     if len(post.log_weights) < args.k:
         print(

@@ -185,6 +185,7 @@ def infer(
     max_configs: int = MAX_CONFIGS,
     total_configs: int = TOTAL_CONFIGS,
     token_fit: RefineSettings = TOKEN_FIT,
+    progress=None,
 ) -> Posterior:
     """Parse one image: proposals, order/direction search, refinement, weights.
 
@@ -196,18 +197,24 @@ def infer(
     :param max_configs: most stroke orders/directions tried per proposal (:mod:`.search`).
     :param total_configs: orders/directions tried in all.
     :param token_fit: the token-fitting phase that precedes the joint one.
+    :param progress: called with a short note after each stage (e.g. a
+        :class:`gns_pyro.progress.Stages`), or None.
     """
     from gns_pyro.pretrained import load_type_prior
 
     image = check_image(image)
     parts = parts if parts is not None else load_type_prior()
     image = image.to(parts.device)
+    report = progress if progress is not None else (lambda note: None)
     proposals = propose_strokes(image, walks, seed=seed)
+    report(f"{len(proposals)} stroke proposals from the skeleton")
     candidates = proposals_to_parses(proposals).to(parts.device, parts.dtype)
     types, _ = best_orders(
         parts, candidates, k=k, max_configs=max_configs, seed=seed, total_configs=total_configs
     )
+    report(f"searched stroke orders and directions, refining the best {len(types)}")
     refined = refine_parses(parts, types, image, refine_settings, token_fit)
+    report("refined")
     order = refined.log_joint.argsort(descending=True)
     return Posterior(
         image, refined.types[order], refined.tokens[order], refined.log_joint[order], len(proposals)

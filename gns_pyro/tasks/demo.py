@@ -27,6 +27,7 @@ from gns_pyro.inference.posterior import infer
 from gns_pyro.inference.refinement import RefineSettings
 from gns_pyro.models.joint import sample_exemplars
 from gns_pyro.pretrained import load_type_prior, save_json
+from gns_pyro.progress import Progress, Stages, add_quiet_argument
 from gns_pyro.render import DEFAULT_BLUR, render
 from gns_pyro.sample import sample_types
 from gns_pyro.tasks.classify import ClassifySettings, trial_scores
@@ -43,12 +44,15 @@ def run_demo(
     refit_steps: int = 20,
     weights=None,
     device=None,
+    quiet: bool = False,
 ) -> dict:
     start = time.perf_counter()
+    stages = Stages("demo", quiet)
     out.mkdir(parents=True, exist_ok=True)
     parts = load_type_prior(weights, device=device)
     types, log_prob = sample_types(concepts, temperature=0.5, seed=seed, parts=parts)
     save_grid(render(types, noise=0.0), out / "concepts.png")
+    stages(f"sampled {concepts} new concepts -> {out / 'concepts.png'}")
 
     pyro.set_rng_seed(seed + 1)
     with torch.no_grad():
@@ -60,10 +64,16 @@ def run_demo(
     )
 
     refine = RefineSettings(steps=parse_steps)
-    train_posts = [
-        infer(img, parts, k=3, seed=seed, refine_settings=refine) for img in train_images
-    ]
-    test_posts = [infer(img, parts, k=3, seed=seed, refine_settings=refine) for img in test_images]
+    parsing = Progress(2 * ways, "demo: parse", quiet)
+    train_posts, test_posts = [], []
+    for posts, images, kind in (
+        (train_posts, train_images, "training"),
+        (test_posts, test_images, "test"),
+    ):
+        for i, img in enumerate(images):
+            posts.append(infer(img, parts, k=3, seed=seed, refine_settings=refine))
+            parsing.update(f"{kind} image {i + 1}")
+    parsing.close()
     test_posts[0].plot(out / "parse.png", max_parses=3)
     new = exemplars_from_posterior(test_posts[0], 9, generator=torch.Generator().manual_seed(seed))
     save_grid(
@@ -76,9 +86,12 @@ def run_demo(
     settings = ClassifySettings(
         k=3, screen_steps=0, race_steps=refit_steps, refit_steps=refit_steps
     )
-    predictions = [
-        int(trial_scores(train_posts, post, settings)["score"].argmax()) for post in test_posts
-    ]
+    classifying = Progress(ways, "demo: classify", quiet)
+    predictions = []
+    for i, post in enumerate(test_posts):
+        predictions.append(int(trial_scores(train_posts, post, settings)["score"].argmax()))
+        classifying.update(f"test image {i + 1} -> class {predictions[-1] + 1}")
+    classifying.close()
     correct = sum(int(p == i) for i, p in enumerate(predictions))
     summary = {
         "concepts": concepts,
@@ -125,6 +138,7 @@ def add_parser(subparsers) -> None:
         "--refit-steps", type=argtypes.positive_int, default=20, help="token refit steps"
     )
     p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
+    add_quiet_argument(p)
     add_device_argument(p)
     p.set_defaults(func=run)
 
@@ -143,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         args.refit_steps,
         args.weights,
         resolve_device(args.device),
+        args.quiet,
     )
     print(json.dumps(summary))
     return 0

@@ -35,12 +35,14 @@ def exemplars_from_posterior(
 
 
 def add_parser(subparsers) -> None:
+    from gns_pyro.inference.cli import IMAGE_HELP, add_image_arguments
+
     p = subparsers.add_parser(
         "exemplars",
         help="draw new exemplars of a character from one image",
         description="Parse the image, then sample new tokens of its parses (App. C).",
     )
-    p.add_argument("image", help="a 105x105 binary or grayscale PNG (dark ink on white)")
+    p.add_argument("image", help=IMAGE_HELP)
     p.add_argument("--n", type=argtypes.positive_int, default=9)
     p.add_argument(
         "--temperature",
@@ -52,6 +54,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
     p.add_argument("--out", type=argtypes.png_file, default="exemplars.png")
+    add_image_arguments(p)
     add_device_argument(p)
     p.set_defaults(func=run)
 
@@ -59,20 +62,23 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import pyro
 
-    from gns_pyro.data.images import load_image
     from gns_pyro.devices import resolve_device
     from gns_pyro.errors import GNSError
-    from gns_pyro.inference.posterior import check_image, infer
+    from gns_pyro.inference.cli import read_image
+    from gns_pyro.inference.posterior import infer
     from gns_pyro.pretrained import load_type_prior
+    from gns_pyro.progress import Stages
     from gns_pyro.render import DEFAULT_BLUR, render
     from gns_pyro.viz import save_grid
 
     if args.n < 1 or args.temperature <= 0:
         raise GNSError("--n must be >= 1 and --temperature > 0")
-    image = check_image(load_image(args.image))
+    image = read_image(args)
+    stages = Stages("exemplars", args.quiet)
     parts = load_type_prior(args.weights, device=resolve_device(args.device))
+    stages("loaded the type prior")
     pyro.set_rng_seed(args.seed)
-    post = infer(image, parts, k=args.k, seed=args.seed)
+    post = infer(image, parts, k=args.k, seed=args.seed, progress=stages)
     tokens = exemplars_from_posterior(post, args.n, args.temperature)
     drawn = render(tokens, blur=DEFAULT_BLUR, noise=0.0).cpu()
     pictures = torch.cat([image.float()[None], drawn])

@@ -133,3 +133,36 @@ def test_huge_image_is_refused_before_decoding(tmp_path):
     Image.new("1", (30000, 30000), 1).save(path)
     with pytest.raises(DataError, match=r"huge\.png.*(30000×30000|too large)"):
         load_image(path)
+
+
+def test_resize_shrinks_a_large_drawing_and_keeps_thin_strokes(tmp_path):
+    """A 1000×800 RGB page with a 4 px pen cross becomes a 105×105 mask: the cross survives as
+    a connected shape inside the frame, centred, with a margin."""
+    from gns_pyro.data.images import resize_drawing
+
+    page = np.full((800, 1000, 3), 255, dtype=np.uint8)
+    page[100:700, 498:502] = (20, 20, 160)  # a dark blue vertical stroke, 4 px wide
+    page[398:402, 300:700] = (20, 20, 160)  # and a horizontal one
+    path = tmp_path / "drawing.png"
+    Image.fromarray(page).save(path)
+    with pytest.raises(DataError, match="--resize"):
+        load_image(path)  # without resize: a size error that names the flag
+    mask = load_image(path, resize=True)
+    assert mask.shape == (105, 105) and mask.dtype == torch.bool
+    rows, cols = np.nonzero(mask.numpy())
+    assert rows.min() >= 10 and rows.max() <= 94 and cols.min() >= 10 and cols.max() <= 94
+    assert abs((rows.min() + rows.max()) / 2 - 52) <= 2  # centred
+    assert (rows.max() - rows.min()) > 60  # the 600 px stroke spans most of the frame
+    assert mask[:, 52].sum() > 60 and mask[52].sum() > 40  # both strokes are there
+    assert resize_drawing(Image.fromarray(page)).equal(mask)
+
+
+def test_resize_refuses_blank_and_oversized_pages(tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.new("L", (300, 200), 255).save(blank)
+    with pytest.raises(DataError, match="blank"):
+        load_image(blank, resize=True)
+    big = tmp_path / "big.png"
+    Image.new("1", (5000, 10), 1).save(big)
+    with pytest.raises(DataError, match="at most 4096"):
+        load_image(big, resize=True)

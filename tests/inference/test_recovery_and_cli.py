@@ -44,14 +44,34 @@ def test_parse_and_marginal_commands(tmp_path, capsys):
     Image.fromarray(img, mode="L").save(path)
     out = tmp_path / "parses.png"
     assert main(["parse", str(path), "--k", "2", "--steps", "5", "--json", "--out", str(out)]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    captured = capsys.readouterr()
+    result = json.loads(captured.out.strip().splitlines()[-1])
     assert 1 <= len(result["parses"]) <= 2 and out.exists()
+    stages = captured.err.splitlines()  # progress: one line per stage on stderr
+    assert stages[0].startswith("parse: loaded the type prior (")
+    assert any("stroke proposals from the skeleton" in line for line in stages)
+    assert main(["parse", str(path), "--k", "1", "--steps", "2", "--json", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
     weights = [p["weight"] for p in result["parses"]]
     assert sum(weights) == pytest.approx(1.0, abs=1e-6)
     marginal = ["marginal", str(path), "--k", "1", "--steps", "5", "--polish-steps", "1"]
     assert main([*marginal, "--json", "--device", "cpu"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert np.isfinite(summary["log_marginal"]) and summary["modes"] == 1
+
+
+def test_parse_resizes_a_large_drawing_when_asked(tmp_path, capsys):
+    img = np.full((400, 600), 255, np.uint8)
+    img[80:320, 295:305] = 0  # a plus sign drawn on a large page, 10 px pen
+    img[195:205, 180:420] = 0
+    path = tmp_path / "plus.png"
+    Image.fromarray(img, mode="L").save(path)
+    assert main(["parse", str(path), "--k", "1", "--steps", "2", "--json", "--quiet"]) == 2
+    assert "--resize" in capsys.readouterr().err
+    argv = ["parse", str(path), "--k", "1", "--steps", "5", "--json", "--quiet", "--resize"]
+    assert main(argv) == 0
+    parse = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["parses"][0]
+    assert 2 <= len(parse["strokes"]) <= 4  # a plus: two strokes, or its four arms
 
 
 def test_parse_says_when_fewer_parses_than_k(tmp_path, capsys):
@@ -71,11 +91,15 @@ def test_device_flag_errors_name_the_problem(tmp_path, capsys):
     img[20:80, 50:53] = 0
     path = tmp_path / "bar.png"
     Image.fromarray(img, mode="L").save(path)
-    assert main(["parse", str(path), "--device", "gpu7"]) == 2
-    assert "not a torch device" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # refused by argparse, before any work
+        main(["parse", str(path), "--device", "gpu7"])
+    assert exit_info.value.code == 2
+    assert "not a torch device" in capsys.readouterr().err.splitlines()[-1]
     if not torch.cuda.is_available():
-        assert main(["parse", str(path), "--device", "cuda"]) == 2
-        assert "no CUDA device" in capsys.readouterr().err
+        with pytest.raises(SystemExit) as exit_info:
+            main(["parse", str(path), "--device", "cuda"])
+        assert exit_info.value.code == 2
+        assert "no CUDA device" in capsys.readouterr().err.splitlines()[-1]
 
 
 def test_parse_command_bad_images(tmp_path, capsys):

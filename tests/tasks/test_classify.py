@@ -239,9 +239,7 @@ def test_shards_are_contiguous_blocks_that_cover_every_trial_once():
 
 
 @pytest.mark.data
-def test_classify_on_two_local_submitit_jobs_parses_each_image_once(
-    tmp_path, omniglot_dir, capsys
-):
+def test_two_local_submitit_jobs_parse_each_image_once(tmp_path, omniglot_dir, capsys):
     """A two-class run classified by two local jobs: images are parsed in a first stage (two
     each), trials in a second; the merged summary reads both trials back."""
     import shutil
@@ -271,3 +269,25 @@ def test_classify_on_two_local_submitit_jobs_parses_each_image_once(
     merged = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert merged["trials"] == 2 and merged["computed"] == 0
     assert merged["errors"] == summary["errors"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_one_trial_runs_on_cuda():
+    """Parsing and a two-way trial with every tensor on the GPU (skipped without CUDA)."""
+    from gns_pyro.inference import RefineSettings, infer
+    from gns_pyro.pretrained import load_type_prior
+
+    parts = load_type_prior(device="cuda")
+    images = []
+    for rows, cols in (((20, 80), (50, 53)), ((50, 53), (20, 80))):  # a bar, then a dash
+        image = torch.zeros(105, 105, dtype=torch.bool)
+        image[rows[0] : rows[1], cols[0] : cols[1]] = True
+        images.append(image)
+    tiny = RefineSettings(steps=5)
+    posts = [infer(img, parts, k=2, refine_settings=tiny, token_fit=tiny) for img in images]
+    test = infer(images[0].clone(), parts, k=2, refine_settings=tiny, token_fit=tiny)
+    assert test.types.locations.device.type == "cuda"
+    settings = classify.ClassifySettings(k=2, screen_steps=0, race_steps=5, refit_steps=5)
+    scores = classify.trial_scores(posts, test, settings)["score"]
+    assert scores.device.type == "cuda" and torch.isfinite(scores).all()
+    assert int(scores.argmax()) == 0  # the bar is the bar's class

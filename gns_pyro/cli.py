@@ -86,6 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gns-pyro: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # whoever read our output stopped (`gns-pyro ... | head`): not an error of ours; point
+        # stdout at /dev/null so that Python's flush at exit does not complain either
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return int(result or 0)
 
 

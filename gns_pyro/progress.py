@@ -33,6 +33,8 @@ class Progress:
             from tqdm import tqdm  # the plain (not .auto) bar: no widget warning in Jupyter
 
             self.bar = tqdm(total=total, desc=desc, file=self.file, unit="item")
+        elif not quiet:  # say at once that the job started: its first item may take minutes
+            print(f"{desc}: {total} item(s) to do", file=self.file, flush=True)
 
     def update(self, note: str = "") -> None:
         """One more item finished; ``note`` says how it went."""

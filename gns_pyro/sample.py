@@ -100,6 +100,8 @@ def tokens_to_json(tokens: Parses) -> list[dict]:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    from gns_pyro.devices import add_device_argument
+
     p = subparsers.add_parser(
         "sample",
         help="draw new character types (concepts) from the type prior",
@@ -141,11 +143,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--data-dir", default=None, help="Omniglot data folder for --nearest ($GNS_PYRO_DATA)"
     )
     p.add_argument("--json", action="store_true", help="print the types as one JSON object")
+    add_device_argument(p)
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    from gns_pyro.devices import resolve_device
     from gns_pyro.errors import GNSError
 
     if args.temperature <= 0:
@@ -161,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.exemplars and args.nearest:
         raise GNSError("choose one of --exemplars and --nearest")
-    parts = load_type_prior(args.weights)
+    parts = load_type_prior(args.weights, device=resolve_device(args.device))
     types, log_prob = sample_types(args.n, args.temperature, args.seed, parts)
     records = types_to_json(types, log_prob)
     if args.nearest:
@@ -186,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
                     "temperature": args.temperature,
                     "exemplars": args.exemplars,
                     "weights": args.weights or "shipped",
+                    "device": args.device,
                     "out": args.out,
                     "types": records,
                 }
@@ -206,7 +211,7 @@ def _save_nearest_grid(types: Parses, records: list[dict], args) -> list[dict]:
     from gns_pyro.data import Omniglot
     from gns_pyro.nearest import BackgroundIndex
 
-    drawn = render(types, noise=0.0)
+    drawn = render(types, noise=0.0).cpu()
     index = BackgroundIndex.load(args.data_dir)
     found, similarity = index.nearest(drawn > 0.5)
     with Omniglot(args.data_dir) as data:

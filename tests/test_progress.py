@@ -9,8 +9,8 @@ def test_one_line_per_item_when_not_a_terminal():
         for name in ("a", "b", "c"):
             progress.update(f"{name}: -300.0 nats")
     lines = out.getvalue().splitlines()
-    assert len(lines) == 3
-    assert lines[0].startswith("likelihood 1/3: a: -300.0 nats (")
+    assert len(lines) == 4 and lines[0] == "likelihood: 3 item(s) to do"  # at once, then one each
+    assert lines[1].startswith("likelihood 1/3: a: -300.0 nats (")
     assert lines[-1].startswith("likelihood 3/3: c:") and "~0 s left" in lines[-1]
 
 

@@ -111,11 +111,13 @@ def run_parse(args: argparse.Namespace) -> int:
     if args.out:
         post.plot(args.out)
     if args.json:
-        print(
-            json.dumps(
-                {"image": args.image, "proposals": post.num_proposals, "parses": post.to_json()}
-            )
-        )
+        record = {
+            "image": args.image,
+            "settings": _settings(args),
+            "proposals": post.num_proposals,
+            "parses": post.to_json(),
+        }
+        print(json.dumps(record))
     else:
         for i, (parse, w) in enumerate(zip(post.to_json(), post.weights)):
             print(
@@ -123,6 +125,16 @@ def run_parse(args: argparse.Namespace) -> int:
                 f"{parse['log_weight']:.1f}, weight {float(w):.3f}"
             )
     return 0
+
+
+def _settings(args) -> dict:
+    """What shaped a command's result, for its JSON output."""
+    from gns_pyro.pretrained import TYPE_PRIOR_WEIGHTS
+
+    names = ("k", "steps", "seed", "polish_steps", "resize", "device")
+    settings = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    settings["weights"] = str(args.weights or TYPE_PRIOR_WEIGHTS)
+    return settings
 
 
 def run_marginal(args: argparse.Namespace) -> int:
@@ -134,6 +146,7 @@ def run_marginal(args: argparse.Namespace) -> int:
     )
     summary = {
         "image": args.image,
+        "settings": _settings(args),
         "log_marginal": float(log_marginal),
         "per_pixel": float(log_marginal) / image.numel(),
         "modes": len(results),

@@ -60,14 +60,41 @@ class Posterior:
         return self.types[int(self.log_weights.argmax())]
 
     def to_json(self) -> list[dict]:
+        """One dict per parse, best first: ``strokes`` (the type's control points, pixels),
+        ``token_strokes`` (the token's control points with its warp applied: what
+        :meth:`plot` draws and what was fitted to the image), the token's ``affine``
+        (s_x, s_y, t_x, t_y), ``blur`` and ``noise``, and its ``log_weight`` and ``weight``."""
+        from gns_pyro.render import apply_affine
+
+        tokens = self.tokens
+        warped = apply_affine(tokens.control_points, tokens.num_control, tokens.affine)
+        warped = warped.detach().cpu().numpy()
+        counts, mask = tokens.num_control.cpu().numpy(), tokens.stroke_mask.cpu().numpy()
+        warped = [
+            [warped[b, s, : counts[b, s]] for s in range(tokens.max_strokes) if mask[b, s]]
+            for b in range(tokens.batch_size)
+        ]
+
+        def rounded(arrays):
+            return [cp.astype(float).round(2).tolist() for cp in arrays]
+
         return [
             {
-                "strokes": [cp.astype(float).round(2).tolist() for cp in strokes],
+                "strokes": rounded(strokes),
+                "token_strokes": rounded(token_strokes),
+                "affine": [round(float(v), 4) for v in tokens.affine[b]],
+                "blur": round(float(tokens.blur[b]), 4),
+                "noise": round(float(tokens.noise[b]), 5),
                 "log_weight": float(lw),
                 "weight": float(w),
             }
-            for strokes, lw, w in zip(
-                self.types.to_control_points_list(), self.log_weights, self.weights
+            for b, (strokes, token_strokes, lw, w) in enumerate(
+                zip(
+                    self.types.to_control_points_list(),
+                    warped,
+                    self.log_weights,
+                    self.weights,
+                )
             )
         ]
 

@@ -236,6 +236,11 @@ def cached_posterior(
     return post
 
 
+def trial_store(out_dir) -> ResultStore:
+    """Where classify keeps one result per trial."""
+    return ResultStore(Path(out_dir) / "trials", required=("run", "item", "predicted", "correct"))
+
+
 def classify_run(
     parts,
     run,
@@ -255,7 +260,7 @@ def classify_run(
     results are returned.
     """
     out_dir = Path(out_dir)
-    store = store if store is not None else ResultStore(out_dir / "trials")
+    store = store if store is not None else trial_store(out_dir)
     classes = sorted(run.training)
     common = {
         "settings": dataclasses.asdict(settings),
@@ -276,12 +281,13 @@ def classify_run(
             continue
         start = time.perf_counter()
         if class_posts is None:
-            class_posts = [
-                cached_posterior(
-                    parts, run.training[c], out_dir / "parses" / run.name / f"{c}.pt", settings
-                )
-                for c in classes
-            ]
+            parsing = Progress(len(classes), f"classify {run.name}: class images", quiet)
+            class_posts = []
+            for c in classes:
+                path = out_dir / "parses" / run.name / f"{c}.pt"
+                class_posts.append(cached_posterior(parts, run.training[c], path, settings))
+                parsing.update(c)
+            parsing.close()
         test_post = cached_posterior(
             parts, run.test[item], out_dir / "parses" / run.name / f"{item}.pt", settings
         )
@@ -448,7 +454,7 @@ def run_trials(
             return {"submitted_jobs": cluster.jobs, "out": str(out_dir)}
         summarize = True
     parts = load_type_prior(weights, device=device)
-    store = ResultStore(Path(out_dir) / "trials")
+    store = trial_store(out_dir)
     by_run: dict[str, list[str]] = {}
     for run_name, item in share:
         by_run.setdefault(run_name, []).append(item)

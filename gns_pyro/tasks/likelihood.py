@@ -76,7 +76,7 @@ def run_likelihood(
         summarize = True
     parts = load_type_prior(weights, device=device)
     made_with = {"k": k, "polish": polish_steps, "weights": weights_digest(parts), "seed": seed}
-    store = ResultStore(out_dir)
+    store = ResultStore(out_dir, required=("log_marginal", "non_positive_definite", "modes"))
     results = []
     with Omniglot(data_dir) as data:
         keys = data.keys(split, "images")

@@ -146,7 +146,7 @@ def run_parse_eval(
     parts = load_type_prior(weights, device=device)
     # a saved result is reused only if it was made with these settings, weights and inputs
     made_with = {"k": PARSES, "seed": seed, "weights": weights_digest(parts)}
-    store = ResultStore(out_dir)
+    store = ResultStore(out_dir, required=("gns", "baseline"))
     results = []
     with Omniglot(data_dir) as data:
         keys = data.keys("background", "strokes", alphabets="Tagalog")

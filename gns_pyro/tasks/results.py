@@ -113,10 +113,13 @@ class ResultStore:
     ``get`` but never ``put``, e.g. when only summarizing).
 
     :param folder: where the JSON files go (created on the first :meth:`put`).
+    :param required: fields a result must have; a file with the right key but without them
+        (hand-edited, or from an older version) is recomputed, not trusted.
     """
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, required: tuple[str, ...] = ()):
         self.folder = Path(folder)
+        self.required = tuple(required)
         self.reused = self.computed = self.recomputed = 0
         self._stale: set[str] = set()
         self._found: dict[str, bool] = {}  # name -> did the last get find it
@@ -129,7 +132,11 @@ class ResultStore:
         """The result saved under ``name`` if it was made from ``key``; else None."""
         path = self.path(name)
         saved = read_result(path)
-        found = saved is not None and saved.get("key") == json.loads(json.dumps(key))
+        found = (
+            saved is not None
+            and saved.get("key") == json.loads(json.dumps(key))
+            and all(field in saved for field in self.required)
+        )
         self._found[name] = found
         if found:
             self.reused += 1

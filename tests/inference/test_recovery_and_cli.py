@@ -47,6 +47,9 @@ def test_parse_and_marginal_commands(tmp_path, capsys):
     captured = capsys.readouterr()
     result = json.loads(captured.out.strip().splitlines()[-1])
     assert 1 <= len(result["parses"]) <= 2 and out.exists()
+    assert result["settings"]["k"] == 2 and result["settings"]["steps"] == 5
+    for parse in result["parses"]:  # the type and the token (what the PNG draws)
+        assert len(parse["token_strokes"]) == len(parse["strokes"]) and len(parse["affine"]) == 4
     stages = captured.err.splitlines()  # progress: one line per stage on stderr
     assert stages[0].startswith("parse: loaded the type prior (")
     assert any("stroke proposals from the skeleton" in line for line in stages)

@@ -61,9 +61,12 @@ def test_classify_run_writes_results_and_resumes(tmp_path, monkeypatch, capsys):
     assert len(calls) == 2
     saved = json.loads((tmp_path / "trials" / "run01_item01.json").read_text())
     assert saved["predicted"] == "class02"
-    lines = capsys.readouterr().err.splitlines()  # one progress line per trial
-    assert lines[0].startswith("classify run01 1/2: item01 right")
-    assert lines[1].startswith("classify run01 2/2: item02 wrong (class02, truth class01)")
+    lines = capsys.readouterr().err.splitlines()  # a start line, then one per trial
+    trials = [line for line in lines if line.startswith("classify run01 ")]
+    assert lines[0] == "classify run01: 2 item(s) to do"
+    assert any(line.startswith("classify run01: class images 2/2: class02") for line in lines)
+    assert trials[0].startswith("classify run01 1/2: item01 right")
+    assert trials[1].startswith("classify run01 2/2: item02 wrong (class02, truth class01)")
     again = classify.classify_run(None, run, tmp_path, quiet=True)  # resume: nothing recomputed
     assert len(calls) == 2 and [r["item"] for r in again] == ["item01", "item02"]
     assert capsys.readouterr().err == ""

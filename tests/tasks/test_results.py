@@ -65,3 +65,12 @@ def test_image_digest_is_the_same_for_tensors_and_arrays_and_sees_one_pixel():
     assert image_digest(image) == image_digest(torch.from_numpy(image).float())
     image[3, 4] = True
     assert image_digest(image) != image_digest(np.zeros((105, 105), bool))
+
+
+def test_a_result_without_its_required_fields_is_recomputed(tmp_path):
+    ResultStore(tmp_path).put("a", {"k": 1}, {"value": 1.0})
+    store = ResultStore(tmp_path, required=("value", "correct"))
+    assert store.get("a", {"k": 1}) is None  # right key, but no "correct": not trusted
+    store.put("a", {"k": 1}, {"value": 1.0, "correct": True})
+    assert store.counts()["recomputed"] == 1
+    assert ResultStore(tmp_path, required=("correct",)).get("a", {"k": 1})["correct"] is True

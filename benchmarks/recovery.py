@@ -18,7 +18,7 @@ from gns_pyro.data.preprocess import drawing_to_splines
 from gns_pyro.inference import infer
 from gns_pyro.parses import Parses
 from gns_pyro.pretrained import load_type_prior
-from gns_pyro.render import render
+from gns_pyro.renderer import render
 
 
 def main(args: argparse.Namespace) -> dict:

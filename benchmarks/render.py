@@ -18,7 +18,13 @@ import torch
 import torch.nn.functional as F
 
 from gns_pyro.parses import Parses
-from gns_pyro.render import add_pixel_noise, broaden, deposit, render_control_points, sample_strokes
+from gns_pyro.renderer import (
+    add_pixel_noise,
+    broaden,
+    deposit,
+    render_control_points,
+    sample_strokes,
+)
 
 
 def random_parses(batch: int, strokes: int, control: int, seed: int) -> Parses:

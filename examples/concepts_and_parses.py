@@ -18,7 +18,7 @@ import torch
 from gns_pyro.inference import RefineSettings, infer
 from gns_pyro.models import sample_exemplars
 from gns_pyro.pretrained import load_type_prior
-from gns_pyro.render import render
+from gns_pyro.renderer import render
 from gns_pyro.sample import sample_types
 
 

@@ -34,6 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``gns-pyro`` argument parser with every subcommand registered."""
     from gns_pyro import sample, train_cli
     from gns_pyro.data import cli as data_cli
     from gns_pyro.inference import cli as inference_cli
@@ -76,6 +77,10 @@ def _every_command_has_quiet(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Errors of gns-pyro's own are one line on stderr with status 2; Ctrl-C gives status 130.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

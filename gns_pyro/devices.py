@@ -31,6 +31,7 @@ def resolve_device(name: str | None) -> torch.device:
 
 
 def add_device_argument(parser) -> None:
+    """Add ``--device`` (checked by argparse: cpu, cuda, cuda:N or auto) to ``parser``."""
     from gns_pyro import argtypes
 
     parser.add_argument(

@@ -120,6 +120,7 @@ class Parses:
     # ----------------------------------------------------------------------------- derived views
     @property
     def batch_size(self) -> int:
+        """Number of parses B."""
         return self.stroke_mask.shape[0]
 
     def __len__(self) -> int:
@@ -127,10 +128,12 @@ class Parses:
 
     @property
     def max_strokes(self) -> int:
+        """Stroke slots S (padding included)."""
         return self.stroke_mask.shape[1]
 
     @property
     def max_offsets(self) -> int:
+        """Offset slots P per stroke (padding included)."""
         return self.offsets.shape[2]
 
     @property
@@ -162,6 +165,7 @@ class Parses:
 
     # ----------------------------------------------------------------------------- transforms
     def replace(self, **changes) -> Parses:
+        """A copy with the given fields replaced."""
         return dataclasses.replace(self, **changes)
 
     def map(self, fn) -> Parses:

@@ -54,12 +54,14 @@ def atomic_write_bytes(path: Path, write) -> None:
 
 
 def save_type_prior(parts: CharacterParts, path: str | os.PathLike) -> None:
+    """Save the nets' weights and architecture description to ``path``, atomically."""
     state = {k: v.detach().cpu() for k, v in parts.state_dict().items()}
     payload = {"format": FORMAT, "config": parts.config(), "state_dict": state}
     atomic_write_bytes(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
 def save_json(record: dict, path: str | os.PathLike) -> None:
+    """Write ``record`` as indented JSON to ``path``, atomically."""
     text = json.dumps(record, indent=2, sort_keys=False) + "\n"
     atomic_write_bytes(Path(path), lambda tmp: Path(tmp).write_text(text))
 

@@ -54,6 +54,7 @@ class Progress:
         )
 
     def close(self) -> None:
+        """End the bar (if any)."""
         if self.bar is not None:
             self.bar.close()
 

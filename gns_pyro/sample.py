@@ -34,7 +34,7 @@ from gns_pyro.models.joint import sample_exemplars
 from gns_pyro.models.type_prior import generate_type, type_log_prob
 from gns_pyro.parses import Parses
 from gns_pyro.pretrained import load_type_prior
-from gns_pyro.render import DEFAULT_BLUR, render
+from gns_pyro.renderer import DEFAULT_BLUR, render
 from gns_pyro.viz import save_grid
 
 #: most types one `gns-pyro sample` run draws: memory grows with the batch (one batch of
@@ -63,6 +63,7 @@ def sample_types(
 
 
 def types_to_json(types: Parses, log_prob: torch.Tensor) -> list[dict]:
+    """One dict per type: its control points per stroke and its log P(psi)."""
     return [
         {
             "strokes": [cp.astype(float).round(2).tolist() for cp in strokes],
@@ -75,7 +76,7 @@ def types_to_json(types: Parses, log_prob: torch.Tensor) -> list[dict]:
 def tokens_to_json(tokens: Parses) -> list[dict]:
     """Tokens as drawn: each stroke's control points with the affine warp applied (x = column,
     y = row, pixels), and the warp, blur and noise when the tokens carry them."""
-    from gns_pyro.render import apply_affine
+    from gns_pyro.renderer import apply_affine
 
     points = tokens.control_points
     if tokens.affine is not None:
@@ -100,6 +101,7 @@ def tokens_to_json(tokens: Parses) -> list[dict]:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``gns-pyro sample``."""
     from gns_pyro.devices import add_device_argument
 
     p = subparsers.add_parser(
@@ -149,6 +151,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``gns-pyro sample``: new concepts (and exemplars, or nearest background images)."""
     from gns_pyro.devices import resolve_device
     from gns_pyro.errors import GNSError
 
@@ -237,7 +240,7 @@ def sample_statistics(
     A sample keeps its ink inside the frame when every point of its rendered curves lies in
     ``[0, 104]`` on both axes.
     """
-    from gns_pyro.render import sample_strokes
+    from gns_pyro.renderer import sample_strokes
 
     counts, inside, finite = [], [], []
     pyro.set_rng_seed(seed)

@@ -48,6 +48,22 @@ from gns_pyro.pretrained import (
 
 @dataclasses.dataclass
 class TrainSettings:
+    """How the type prior is trained.
+
+    :param epochs: most passes over the training drawings.
+    :param batch_size: drawings per Adam step.
+    :param lr: initial learning rate.
+    :param lr_decay: factor applied to the learning rate when validation NLL stalls.
+    :param lr_patience: epochs without improvement before a decay.
+    :param early_stop: epochs without improvement before training stops.
+    :param grad_clip: gradient norm clip.
+    :param seed: seed of the split, the batch order and initialization.
+    :param val_fraction: fraction of characters held out for validation.
+    :param exclude: alphabets never trained on (Tagalog is the parsing test set).
+    :param max_drawings: use only this many drawings (smoke tests); None for all.
+    :param device: torch device to train on.
+    """
+
     epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3
@@ -63,6 +79,9 @@ class TrainSettings:
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator | None = None):
+    """Index tensors of ``batch_size`` items covering ``range(n)``, shuffled by ``generator`` (in
+    order without one).
+    """
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     for start in range(0, n, batch_size):
         yield order[start : start + batch_size]

@@ -10,6 +10,7 @@ from gns_pyro.train import TrainSettings, train_type_prior
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``gns-pyro train``."""
     defaults = TrainSettings()
     p = subparsers.add_parser(
         "train",
@@ -71,6 +72,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``gns-pyro train``: prints a JSON summary of the record."""
     settings = TrainSettings(
         epochs=args.epochs,
         batch_size=args.batch_size,

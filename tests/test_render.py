@@ -5,7 +5,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.signal import convolve2d
 
 from gns_pyro.parses import Parses
-from gns_pyro.render import (
+from gns_pyro.renderer import (
     DEFAULT_SETTINGS,
     add_pixel_noise,
     broaden,

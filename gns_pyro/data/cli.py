@@ -90,6 +90,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run_download(args: argparse.Namespace) -> int:
+    """``gns-pyro data download``: fetch the official Omniglot files."""
     root = resolve_data_dir(args.data_dir)
     results = download_omniglot(
         root, what=args.what, base_url=args.base_url, progress=False if args.no_progress else None
@@ -102,6 +103,9 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_check_render(args: argparse.Namespace) -> int:
+    """``gns-pyro data check-render``: IoU of our renders of stroke data against the official
+    images.
+    """
     from gns_pyro.data.fidelity import render_iou
 
     result = render_iou(resolve_data_dir(args.data_dir), n=args.n, seed=args.seed, split=args.split)
@@ -118,6 +122,7 @@ def run_check_render(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    """``gns-pyro data info``: count what the data folder holds."""
     root = resolve_data_dir(args.data_dir)
     with Omniglot(root) as data:  # raises DataNotFoundError (exit 2) with the download hint
         counts = data.info()

@@ -62,6 +62,7 @@ class SplineDataset:
         return [f"{a}/{c}" for a, c in zip(self.alphabets, self.characters)]
 
     def subset(self, index: Iterable[int] | torch.Tensor) -> SplineDataset:
+        """The drawings at ``index`` (positions in this dataset), as a new dataset."""
         index = torch.as_tensor(
             list(index) if not torch.is_tensor(index) else index, dtype=torch.long
         )

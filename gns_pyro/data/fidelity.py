@@ -20,7 +20,7 @@ import torch
 from gns_pyro.data.omniglot import Omniglot
 from gns_pyro.data.preprocess import SplineSettings, drawing_to_splines
 from gns_pyro.parses import Parses
-from gns_pyro.render import DEFAULT_BLUR, render
+from gns_pyro.renderer import DEFAULT_BLUR, render
 
 
 def render_iou(

@@ -32,7 +32,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from gns_pyro.errors import DataError, DataNotFoundError
-from gns_pyro.render import IMAGE_SIZE  # side length in pixels of every Omniglot image
+from gns_pyro.renderer import IMAGE_SIZE  # side length in pixels of every Omniglot image
 
 GRAY_THRESHOLD = 128
 """Grayscale pixels (0..255) strictly below this value are ink."""

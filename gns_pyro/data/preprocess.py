@@ -48,6 +48,7 @@ class SplineSettings:
     min_stroke_length: float = 0.0
 
     def as_dict(self) -> dict:
+        """The settings as a plain dict (stored in training records and cache keys)."""
         return dataclasses.asdict(self)
 
 

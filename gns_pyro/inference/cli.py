@@ -32,6 +32,7 @@ def read_image(args):
 
 
 def add_parsers(subparsers) -> None:
+    """Register ``gns-pyro parse`` and ``gns-pyro marginal``."""
     p = subparsers.add_parser(
         "parse",
         help="infer the strokes of a character image",
@@ -107,6 +108,7 @@ def _posterior(args):
 
 
 def run_parse(args: argparse.Namespace) -> int:
+    """``gns-pyro parse``: the posterior over parses of one image."""
     _, _, post = _posterior(args)
     if args.out:
         post.plot(args.out)
@@ -138,6 +140,7 @@ def _settings(args) -> dict:
 
 
 def run_marginal(args: argparse.Namespace) -> int:
+    """``gns-pyro marginal``: the Laplace estimate of log P(I) of one image."""
     from gns_pyro.inference.laplace import parse_log_marginal
 
     image, parts, post = _posterior(args)

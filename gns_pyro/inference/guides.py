@@ -5,17 +5,17 @@ sites, driven by :class:`pyro.infer.SVI`. :class:`ParseGuide` covers every conti
 site of :func:`~gns_pyro.models.joint.character_model` for a batch of ``B`` parses whose
 discrete structure (stroke counts, the ``end_*`` and ``stop_*`` flags) is conditioned:
 
-=========================  ============================  ==============================
-param (``{name}.`` prefix)  shape                         sites it gives values to
-=========================  ============================  ==============================
-``type_locations``          (B, S, 2)                     ``loc_{i}``
-``type_offsets``            (B, S, P, 2)                  ``offset_{i}_{t}``
-``token_locations``         (B, S, 2)                     ``token_locations``
-``token_shapes``            (B, S, P, 2)                  ``token_shapes``
-``affine_scale``            (B, 2)                        ``affine`` (first half)
-``affine_shift``            (B, 2)                        ``affine`` (second half)
-``blur``, ``noise``         (B,), interval-constrained    ``blur``, ``noise``
-=========================  ============================  ==============================
+==========================  ==========================  ========================
+param (``{name}.`` prefix)  shape                       sites it gives values to
+==========================  ==========================  ========================
+``type_locations``          (B, S, 2)                   ``loc_{i}``
+``type_offsets``            (B, S, P, 2)                ``offset_{i}_{t}``
+``token_locations``         (B, S, 2)                   ``token_locations``
+``token_shapes``            (B, S, P, 2)                ``token_shapes``
+``affine_scale``            (B, 2)                      ``affine`` (first half)
+``affine_shift``            (B, 2)                      ``affine`` (second half)
+``blur``, ``noise``         (B,), interval-constrained  ``blur``, ``noise``
+==========================  ==========================  ========================
 
 One tensor per kind of variable, whatever the number of strokes, so an optimizer step is a
 few large updates and each kind can have its own learning rate (see
@@ -114,6 +114,7 @@ class ParseGuide:
 
     @property
     def param_names(self) -> tuple[str, ...]:
+        """Names of this guide's entries in Pyro's param store."""
         names = (TYPE_PARAMS if self.fit_type else ()) + TOKEN_PARAMS
         return tuple(f"{self.name}.{n}" for n in names)
 

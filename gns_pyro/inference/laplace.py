@@ -42,6 +42,20 @@ from torch.distributions import biject_to
 
 
 class LaplaceResult(NamedTuple):
+    """Laplace's approximation at one mode.
+
+    :param log_marginal: the estimate of log P(data): ``log_joint + d/2 log 2 pi - 1/2 log
+        det(-H)``.
+    :param log_joint: f(z*), the log joint at the mode, log-Jacobian of the unconstraining
+        transforms included.
+    :param log_det: log det(-H), after any eigenvalue floor.
+    :param dim: number of continuous dimensions.
+    :param positive_definite: whether -H was positive definite (the mode is a strict local maximum).
+    :param mode: the (polished) mode, constrained site values.
+    :param polish_gain: how much the Newton polish raised f (nats).
+    :param smallest_curvature: the smallest eigenvalue of -H (negative: not a maximum).
+    """
+
     log_marginal: torch.Tensor
     log_joint: torch.Tensor  # f(z*), log-Jacobian included
     log_det: torch.Tensor  # log det(-H) after any eigenvalue floor

@@ -52,6 +52,7 @@ class Posterior:
 
     @property
     def weights(self) -> torch.Tensor:
+        """Normalized weights (K,) of the parses: ``softmax(log_weights)``."""
         return torch.softmax(self.log_weights, 0)
 
     @property
@@ -64,7 +65,7 @@ class Posterior:
         ``token_strokes`` (the token's control points with its warp applied: what
         :meth:`plot` draws and what was fitted to the image), the token's ``affine``
         (s_x, s_y, t_x, t_y), ``blur`` and ``noise``, and its ``log_weight`` and ``weight``."""
-        from gns_pyro.render import apply_affine
+        from gns_pyro.renderer import apply_affine
 
         tokens = self.tokens
         warped = apply_affine(tokens.control_points, tokens.num_control, tokens.affine)
@@ -103,7 +104,7 @@ class Posterior:
         image, warp applied), coloured in order, with dots at their starts."""
         import matplotlib.pyplot as plt
 
-        from gns_pyro.render import apply_affine
+        from gns_pyro.renderer import apply_affine
         from gns_pyro.splines import basis_on_grid
 
         n = min(max_parses, len(self.tokens))

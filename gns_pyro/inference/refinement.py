@@ -135,6 +135,7 @@ class MapELBO(Trace_ELBO):
         self.log_joint: torch.Tensor | None = None
 
     def loss_and_grads(self, model, guide, *args, **kwargs):
+        """Trace_ELBO's loss and gradients; also stores the (B,) log joints in :attr:`log_joint`."""
         model_trace, guide_trace = self._get_trace(model, guide, args, kwargs)
         per_item = trace_log_prob(model_trace) - trace_log_prob(guide_trace)
         self.log_joint = per_item.detach()
@@ -301,7 +302,7 @@ def aligned_tokens(
     centroid: a start that puts the strokes on the target's ink, so that a short refit fits
     shape rather than spending its steps on moving the whole character.
     """
-    from gns_pyro.render import control_point_centroid, render
+    from gns_pyro.renderer import control_point_centroid, render
 
     tokens = initial_tokens(types, settings)
     images = images.expand(types.batch_size, *images.shape[-2:]).to(types.locations.dtype)

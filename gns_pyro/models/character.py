@@ -4,7 +4,7 @@ A stroke is a start location ``y_i`` and a trajectory of offsets between the con
 of its spline (:mod:`gns_pyro.splines`). GeneratePart samples ``y_i`` from the location net and
 then the offsets one at a time from the stroke net, each followed by an "end of stroke" flag.
 The canvas the nets read is the broadened ink of the strokes so far
-(:func:`gns_pyro.render.render_canvases`); adding a stroke deposits its ink.
+(:func:`gns_pyro.renderer.render_canvases`); adding a stroke deposits its ink.
 
 Deviation from the reference: a stroke may end after its first offset (two control points,
 a straight segment or a dot), because minimal splines of straight strokes have exactly two.
@@ -30,7 +30,7 @@ from torch import nn
 from gns_pyro.models.sites import end_site, loc_site, offset_site
 from gns_pyro.nets import LocationNet, StrokeNet, TerminationNet
 from gns_pyro.parses import Parses
-from gns_pyro.render import IMAGE_SIZE, broaden, stroke_canvases, stroke_ink
+from gns_pyro.renderer import IMAGE_SIZE, broaden, stroke_canvases, stroke_ink
 
 #: Default caps: strokes per type (never binds on Omniglot, max 29 in the stroke data here) and
 #: offsets per stroke (the reference's 50 steps).
@@ -39,6 +39,10 @@ MAX_STEPS = 50
 
 
 class CanvasState(NamedTuple):
+    """What the nets read while a type is drawn: raw ``ink`` (B, H, W), the broadened ``canvas``,
+    the previous stroke's end ``prev_end`` (B, 2) and whether there was one, ``has_prev`` (B,).
+    """
+
     ink: torch.Tensor  # (B, H, W) raw deposited ink of the strokes so far
     canvas: torch.Tensor  # (B, H, W) what the nets read: broadened, clamped ink
     prev_end: torch.Tensor  # (B, 2) end point of the previous stroke
@@ -46,6 +50,10 @@ class CanvasState(NamedTuple):
 
 
 class StrokePart(NamedTuple):
+    """One generated stroke per type: start ``location`` (B, 2), ``offsets`` (B, T, 2), zero past
+    each stroke's end, and ``counts`` (B,), offsets per stroke.
+    """
+
     location: torch.Tensor  # (B, 2)
     offsets: torch.Tensor  # (B, T, 2), zero past each stroke's end
     counts: torch.Tensor  # (B,) number of offsets
@@ -98,6 +106,7 @@ class CharacterParts(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict) -> CharacterParts:
+        """Nets built from an architecture description (:meth:`config`), untrained."""
         return cls(
             LocationNet(**config["location_net"]),
             StrokeNet(**config["stroke_net"]),
@@ -108,14 +117,17 @@ class CharacterParts(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """Device of the nets' parameters."""
         return next(self.parameters()).device
 
     @property
     def dtype(self) -> torch.dtype:
+        """Floating dtype of the nets' parameters."""
         return next(self.parameters()).dtype
 
     # ------------------------------------------------------------------------------ sampling
     def init_state(self, batch_size: int) -> CanvasState:
+        """A blank canvas and no previous stroke for ``batch_size`` types."""
         blank = torch.zeros(
             batch_size, IMAGE_SIZE, IMAGE_SIZE, dtype=self.dtype, device=self.device
         )
@@ -124,6 +136,10 @@ class CharacterParts(nn.Module):
         return CanvasState(blank, blank, zeros, no)
 
     def generate_part(self, index, state, alive, temperature, observed) -> StrokePart:
+        """Pyro sub-program of stroke ``index``: its start ``loc_i``, then offsets ``offset_i_t``
+        with end flags ``end_i_t`` until the stroke ends (or reads them from ``observed``, teacher-
+        forced).
+        """
         if observed is not None:
             return self._observe_part(index, temperature, observed)
         i, T = index, temperature
@@ -154,6 +170,7 @@ class CharacterParts(nn.Module):
     def update_state(
         self, state: CanvasState, part: StrokePart, alive: torch.Tensor
     ) -> CanvasState:
+        """Draw ``part`` onto the canvases of the types where ``alive``."""
         present = alive & (part.counts > 0)
         cpts = torch.cat(
             [part.location.unsqueeze(1), part.location.unsqueeze(1) + part.offsets.cumsum(1)], 1
@@ -168,11 +185,13 @@ class CharacterParts(nn.Module):
         return CanvasState(ink, broaden(ink), prev_end, state.has_prev | present)
 
     def termination_logits(self, index, state, observed) -> torch.Tensor:
+        """Logit (B,) that the type stops after stroke ``index``, from the updated canvas."""
         if observed is not None:
             return observed.stop_logits[observed.row[:, index]]
         return self.termination_net(state.canvas)
 
     def collect(self, parts: list[StrokePart], alive_per_part: list[torch.Tensor]) -> Parses:
+        """Pack the generated strokes into one batched :class:`~gns_pyro.parses.Parses`."""
         P = max(p.offsets.shape[1] for p in parts)
         stroke_mask = torch.stack([a & (p.counts > 0) for p, a in zip(parts, alive_per_part)], 1)
         locations = torch.stack([p.location for p in parts], 1)
@@ -187,12 +206,15 @@ class CharacterParts(nn.Module):
 
     # ------------------------------------------------------------------------------ observing
     def batch_size(self, parses: Parses) -> int:
+        """Number of types in ``parses``."""
         return parses.batch_size
 
     def num_parts(self, parses: Parses) -> int:
+        """Largest stroke count in ``parses``."""
         return int(parses.num_strokes.max())
 
     def stop_values(self, parses: Parses, index: int) -> torch.Tensor:
+        """Observed value (B,) of the stop site after stroke ``index``: 1 where it is the last."""
         return (parses.num_strokes == index + 1).to(parses.offsets.dtype)
 
     def observe(self, parses: Parses) -> ObservedTypes:

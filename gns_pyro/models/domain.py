@@ -47,7 +47,8 @@ class PartDomain(Protocol):
     def num_parts(self, parses: Any) -> int:
         """Number of part slots in ``parses`` (the loop runs this far when observing)."""
 
-    def batch_size(self, parses: Any) -> int: ...
+    def batch_size(self, parses: Any) -> int:
+        """Number of types in ``parses``."""
 
     def collect(self, parts: list, alive_per_part: list[torch.Tensor]) -> Any:
         """Pack the generated parts into the domain's batched parse container."""

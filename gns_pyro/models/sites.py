@@ -40,18 +40,22 @@ def types_plate(size: int, plate=None):
 
 
 def loc_site(i: int) -> str:
+    """Name of the start-location site of part ``i``."""
     return f"loc_{i}"
 
 
 def offset_site(i: int, t: int) -> str:
+    """Name of offset ``t`` of part ``i``."""
     return f"offset_{i}_{t}"
 
 
 def end_site(i: int, t: int) -> str:
+    """Name of the end flag after offset ``t`` of part ``i``."""
     return f"end_{i}_{t}"
 
 
 def stop_site(i: int) -> str:
+    """Name of the stop flag after part ``i``."""
     return f"stop_{i}"
 
 

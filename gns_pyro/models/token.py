@@ -6,19 +6,20 @@ global affine warp ``affine = (s_x, s_y, t_x, t_y)`` applied about the centroid 
 points, and the render variables ``blur`` (sigma) and ``noise`` (epsilon). The image is
 ``I ~ Bernoulli(render(theta))`` per pixel.
 
-Noise scales are BPL's fitted values (DESIGN.md section 1), collected in :class:`TokenPrior`.
+Noise scales are the values fitted for BPL (Lake et al., Science 2015), collected in
+:class:`TokenPrior`.
 
-=====================  ===========  =========================================================
-site                   value        distribution
-=====================  ===========  =========================================================
-``token_locations``    (B, S, 2)    N(y_i, diag(1.3536, 1.2056)^2), masked to real strokes
-``token_shapes``       (B, S, P, 2) N(type shape, 3.3593^2) per coordinate, masked to real
-                                    control points (the shape is ``cp[1:] - cp[0]``)
-``affine``             (B, 4)       N([1, 1, 0, 0], Sigma_A)
-``blur``               (B,)         Uniform(0.5, 16)
-``noise``              (B,)         Uniform(1e-4, 0.5)
-``image``              (B, H, W)    Bernoulli(render(theta)), observed when an image is given
-=====================  ===========  =========================================================
+=====================  ============  =========================================================
+site                   value         distribution
+=====================  ============  =========================================================
+``token_locations``    (B, S, 2)     N(y_i, diag(1.3536, 1.2056)^2), masked to real strokes
+``token_shapes``       (B, S, P, 2)  N(type shape, 3.3593^2) per coordinate, masked to real
+                                     control points (the shape is ``cp[1:] - cp[0]``)
+``affine``             (B, 4)        N([1, 1, 0, 0], Sigma_A)
+``blur``               (B,)          Uniform(0.5, 16)
+``noise``              (B,)          Uniform(1e-4, 0.5)
+``image``              (B, H, W)     Bernoulli(render(theta)), observed when an image is given
+=====================  ============  =========================================================
 
 Example::
 
@@ -40,7 +41,7 @@ import torch
 
 from gns_pyro.models.sites import types_plate
 from gns_pyro.parses import Parses
-from gns_pyro.render import render
+from gns_pyro.renderer import render
 
 TOKEN_LOCATIONS = "token_locations"
 TOKEN_SHAPES = "token_shapes"
@@ -66,6 +67,7 @@ class TokenPrior:
     noise_range: tuple[float, float] = (1e-4, 0.5)
 
     def affine_distribution(self, batch_size: int, dtype, device) -> dist.MultivariateNormal:
+        """The (B, 4) Gaussian over the token warp (s_x, s_y, t_x, t_y)."""
         cov = torch.zeros(4, 4, dtype=dtype, device=device)
         cov[:2, :2] = torch.tensor(self.affine_scale_cov, dtype=dtype, device=device)
         cov[2, 2], cov[3, 3] = (s**2 for s in self.affine_translation_sd)
@@ -94,7 +96,7 @@ def generate_token(types: Parses, prior: TokenPrior = DEFAULT_TOKEN_PRIOR, plate
     """Sample (or score, under conditioning) one token per type; returns the token parses.
 
     The returned parses carry the token's strokes plus ``affine``, ``blur`` and ``noise``;
-    :func:`gns_pyro.render.render` applies the warp.
+    :func:`gns_pyro.renderer.render` applies the warp.
     """
     B = types.batch_size
     dtype, device = types.locations.dtype, types.locations.device
@@ -129,6 +131,7 @@ class PixelBernoulli(dist.Bernoulli):
     """
 
     def log_prob(self, value):
+        """Per-pixel log P(value): ``log p`` where the pixel is ink, ``log(1 - p)`` elsewhere."""
         if self._validate_args:
             self._validate_sample(value)
         probs = self.probs

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gns_pyro.render import IMAGE_SIZE
+from gns_pyro.renderer import IMAGE_SIZE
 
 NET_SIZE = 28
 #: Pixel coordinate of the image centre and the half-width used to normalize points.

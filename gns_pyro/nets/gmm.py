@@ -58,13 +58,16 @@ class BivariateGMM(TorchDistribution):
 
     @property
     def num_components(self) -> int:
+        """Number of mixture components K."""
         return self.logits.shape[-1]
 
     @lazy_property
     def log_weights(self) -> torch.Tensor:
+        """Normalized log mixture weights (..., K)."""
         return self.logits.log_softmax(-1)
 
     def expand(self, batch_shape, _instance=None):
+        """The same mixture broadcast to ``batch_shape``."""
         batch_shape = torch.Size(batch_shape)
         K = self.num_components
         return BivariateGMM(
@@ -85,11 +88,15 @@ class BivariateGMM(TorchDistribution):
         return -0.5 * quad - log_det - math.log(2 * math.pi)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """log density of points ``value`` (..., 2)."""
         if self._validate_args:
             self._validate_sample(value)
         return torch.logsumexp(self.log_weights + self.component_log_prob(value), dim=-1)
 
     def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
+        """Points (sample_shape + batch_shape + (2,)): pick a component, then draw from its
+        Gaussian.
+        """
         shape = self._extended_shape(sample_shape)  # sample + batch + (2,)
         with torch.no_grad():
             logits = self.logits.expand(shape[:-1] + (self.num_components,))
@@ -110,6 +117,7 @@ class BivariateGMM(TorchDistribution):
 
     @property
     def mean(self) -> torch.Tensor:
+        """Mixture mean (..., 2)."""
         return (self.log_weights.exp().unsqueeze(-1) * self.means).sum(-2)
 
     def with_temperature(self, temperature: float) -> BivariateGMM:

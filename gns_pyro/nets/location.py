@@ -62,7 +62,9 @@ class LocationNet(nn.Module):
         return self.head(torch.cat([feats, torch.tanh(self.prev(prev.to(feats.dtype)))], -1))
 
     def distribution(self, raw: torch.Tensor, temperature: float = 1.0) -> BivariateGMM:
+        """The start-location mixture of the net's raw outputs, at ``temperature``."""
         return gmm_from_raw(raw, self.num_components, HALF_WIDTH, CENTRE, temperature=temperature)
 
     def forward(self, canvas, prev_end, has_prev, temperature: float = 1.0) -> BivariateGMM:
+        """Start-location mixture given the canvas and the previous stroke's end."""
         return self.distribution(self.raw(canvas, prev_end, has_prev), temperature)

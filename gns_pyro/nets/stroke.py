@@ -44,6 +44,16 @@ class StrokeState(NamedTuple):
 
 
 class StrokeNet(nn.Module):
+    """The stroke (trajectory) network: an LSTM with attention over the canvas that emits, at each
+    step, a Gaussian mixture over the next offset and the logit that the stroke ends.
+
+    :param num_components: mixture components per offset.
+    :param hidden_size: LSTM hidden units.
+    :param attention_size: width of the attention layer.
+    :param annotation_size: channels of the canvas features attended to.
+    :param num_layers: LSTM layers.
+    """
+
     def __init__(
         self,
         num_components: int = 20,
@@ -169,10 +179,12 @@ class StrokeNet(nn.Module):
         return out[order.argsort()]
 
     def offset_distribution(self, raw: torch.Tensor, temperature: float = 1.0) -> BivariateGMM:
+        """The next-offset mixture of raw step outputs, at ``temperature``."""
         return gmm_from_raw(
             raw[..., :-1], self.num_components, OFFSET_SCALE, temperature=temperature
         )
 
     @staticmethod
     def end_logit(raw: torch.Tensor) -> torch.Tensor:
+        """Logit that the stroke ends after this step, from raw step outputs."""
         return raw[..., -1]

@@ -312,6 +312,7 @@ def classify_run(
 
 
 def summarize_trials(results: list[dict], wall_seconds: float) -> dict:
+    """Error counts and rates, overall and per run, of finished trial results."""
     per_run: dict[str, dict] = {}
     for r in results:
         entry = per_run.setdefault(r["run"], {"trials": 0, "errors": 0})

@@ -14,6 +14,7 @@ from gns_pyro.tasks.results import store_line
 
 
 def add_parsers(subparsers) -> None:
+    """Register ``gns-pyro classify``."""
     defaults = ClassifySettings()
     p = subparsers.add_parser(
         "classify",
@@ -75,6 +76,7 @@ def add_parsers(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``gns-pyro classify``: one-shot classification over the selected runs."""
     settings = ClassifySettings(
         k=args.k,
         parse_steps=args.parse_steps,

@@ -28,7 +28,7 @@ from gns_pyro.inference.refinement import RefineSettings
 from gns_pyro.models.joint import sample_exemplars
 from gns_pyro.pretrained import load_type_prior, save_json
 from gns_pyro.progress import Progress, Stages, add_quiet_argument
-from gns_pyro.render import DEFAULT_BLUR, render
+from gns_pyro.renderer import DEFAULT_BLUR, render
 from gns_pyro.sample import sample_types
 from gns_pyro.tasks.classify import ClassifySettings, trial_scores
 from gns_pyro.tasks.exemplars import exemplars_from_posterior
@@ -46,6 +46,9 @@ def run_demo(
     device=None,
     quiet: bool = False,
 ) -> dict:
+    """The demo's tasks on the shipped weights; writes pictures and ``summary.json`` to ``out`` and
+    returns the summary.
+    """
     start = time.perf_counter()
     stages = Stages("demo", quiet)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,6 +115,7 @@ def run_demo(
 
 
 def add_parser(subparsers) -> None:
+    """Register ``gns-pyro demo``."""
     p = subparsers.add_parser(
         "demo",
         help="sample concepts, parse one, draw exemplars, classify one-shot (no data needed)",
@@ -144,6 +148,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``gns-pyro demo``: prints the summary as JSON."""
     from gns_pyro.errors import GNSError
 
     if args.ways < 2 or args.concepts < args.ways:

@@ -67,6 +67,7 @@ class Cluster:
             raise ValueError(f"jobs must be at least 1, got {self.jobs}")
 
     def threads_per_job(self) -> int:
+        """Torch threads each job runs with."""
         if self.threads is not None:
             return self.threads
         if self.executor == "slurm":

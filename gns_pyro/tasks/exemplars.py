@@ -35,6 +35,7 @@ def exemplars_from_posterior(
 
 
 def add_parser(subparsers) -> None:
+    """Register ``gns-pyro exemplars``."""
     from gns_pyro.inference.cli import IMAGE_HELP, add_image_arguments
 
     p = subparsers.add_parser(
@@ -60,6 +61,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``gns-pyro exemplars``: the image and new exemplars of it, as one PNG grid."""
     import pyro
 
     from gns_pyro.devices import resolve_device
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from gns_pyro.inference.posterior import infer
     from gns_pyro.pretrained import load_type_prior
     from gns_pyro.progress import Stages
-    from gns_pyro.render import DEFAULT_BLUR, render
+    from gns_pyro.renderer import DEFAULT_BLUR, render
     from gns_pyro.viz import save_grid
 
     if args.n < 1 or args.temperature <= 0:

@@ -144,6 +144,7 @@ def summarize_marginals(results: list[dict], image_pixels: int) -> dict:
 
 
 def add_parser(subparsers) -> None:
+    """Register ``gns-pyro likelihood``."""
     p = subparsers.add_parser(
         "likelihood",
         help="mean Laplace log P(I) over a seeded subset of a split",
@@ -170,6 +171,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``gns-pyro likelihood``: prints the summary."""
     out = Path(args.out)
     summary = run_likelihood(
         args.data_dir,

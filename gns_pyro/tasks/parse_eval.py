@@ -48,6 +48,9 @@ def curve(control_points: np.ndarray, n: int = 60) -> np.ndarray:
 
 
 def modified_hausdorff(a: np.ndarray, b: np.ndarray) -> float:
+    """Modified Hausdorff distance between point sets ``a`` (n, 2) and ``b`` (m, 2): the larger of
+    the two mean nearest-point distances.
+    """
     d = np.linalg.norm(a[:, None] - b[None], axis=-1)
     return float(max(d.min(1).mean(), d.min(0).mean()))
 
@@ -69,9 +72,12 @@ PARSES = 5
 
 
 def evaluate_image(parts, drawing, image: torch.Tensor, k: int = PARSES, seed: int = 0) -> dict:
+    """Parse ``image`` and compare its MAP parse (and the skeleton-edge baseline) with ``drawing``'s
+    human strokes.
+    """
     from gns_pyro.data.preprocess import drawing_to_splines
     from gns_pyro.inference.posterior import infer
-    from gns_pyro.render import apply_affine
+    from gns_pyro.renderer import apply_affine
 
     human = [curve(cp) for cp in drawing_to_splines(drawing.strokes)]
     post = infer(image, parts, k=k, seed=seed)
@@ -88,6 +94,7 @@ def evaluate_image(parts, drawing, image: torch.Tensor, k: int = PARSES, seed: i
 
 
 def summarize_scores(results: list[dict]) -> dict:
+    """Count accuracy and mean matched distance of GNS and the baseline over finished results."""
     out = {"images": len(results)}
     for method in ("gns", "baseline"):
         rows = [r[method] for r in results]
@@ -178,6 +185,7 @@ def run_parse_eval(
 
 
 def add_parser(subparsers) -> None:
+    """Register ``gns-pyro parse-eval``."""
     p = subparsers.add_parser(
         "parse-eval",
         help="score parses against human strokes (held-out Tagalog)",
@@ -198,6 +206,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``gns-pyro parse-eval``: prints both methods' scores."""
     out = Path(args.out)
     summary = run_parse_eval(
         args.data_dir,

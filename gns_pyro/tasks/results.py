@@ -126,6 +126,7 @@ class ResultStore:
         self._put: set[str] = set()
 
     def path(self, name: str) -> Path:
+        """The file that holds the result called ``name``."""
         return self.folder / f"{name}.json"
 
     def get(self, name: str, key: dict) -> dict | None:
@@ -158,6 +159,7 @@ class ResultStore:
 
     @property
     def missing(self) -> int:
+        """Results asked for but neither found nor computed."""
         return sum(not found and name not in self._put for name, found in self._found.items())
 
     def counts(self) -> dict:

@@ -56,40 +56,63 @@ def mirror(tmp_path, monkeypatch) -> Path:
     file table patched to describe them."""
     root = tmp_path / "mirror"
     png = _png()
-    _zip(root / "images_background.zip", {
-        "images_background/Latin/character01/0001_01.png": png,
-        "images_background/Latin/character01/0001_02.png": png,
-        "__MACOSX/images_background/._x": b"junk",
-    })
-    _zip(root / "images_evaluation.zip", {
-        "images_evaluation/Atlantean/character01/0002_01.png": png,
-    })
-    _zip(root / "strokes_background.zip", {
-        "strokes_background/Latin/character01/0001_01.txt": STROKES,
-        "strokes_background/Latin/character01/0001_02.txt": STROKES,
-    })
-    _zip(root / "strokes_evaluation.zip", {
-        "strokes_evaluation/Atlantean/character01/0002_01.txt": STROKES,
-    })
-    _zip(root / "one-shot-classification" / "all_runs.zip", {
-        "run01/class_labels.txt": "run01/test/item01.png run01/training/class01.png\n",
-        "run01/training/class01.png": png,
-        "run01/test/item01.png": png,
-        "run02/class_labels.txt": "run02/test/item01.png run02/training/class01.png\n",
-        "run02/training/class01.png": png,
-        "run02/test/item01.png": png,
-    })
+    _zip(
+        root / "images_background.zip",
+        {
+            "images_background/Latin/character01/0001_01.png": png,
+            "images_background/Latin/character01/0001_02.png": png,
+            "__MACOSX/images_background/._x": b"junk",
+        },
+    )
+    _zip(
+        root / "images_evaluation.zip",
+        {
+            "images_evaluation/Atlantean/character01/0002_01.png": png,
+        },
+    )
+    _zip(
+        root / "strokes_background.zip",
+        {
+            "strokes_background/Latin/character01/0001_01.txt": STROKES,
+            "strokes_background/Latin/character01/0001_02.txt": STROKES,
+        },
+    )
+    _zip(
+        root / "strokes_evaluation.zip",
+        {
+            "strokes_evaluation/Atlantean/character01/0002_01.txt": STROKES,
+        },
+    )
+    _zip(
+        root / "one-shot-classification" / "all_runs.zip",
+        {
+            "run01/class_labels.txt": "run01/test/item01.png run01/training/class01.png\n",
+            "run01/training/class01.png": png,
+            "run01/test/item01.png": png,
+            "run02/class_labels.txt": "run02/test/item01.png run02/training/class01.png\n",
+            "run02/training/class01.png": png,
+            "run02/test/item01.png": png,
+        },
+    )
     table = {
         "images_background.zip": OfficialFile(
-            "images_background.zip", "images", md5=_md5(root / "images_background.zip"),
-            counts=(1, 1, 2)),
+            "images_background.zip",
+            "images",
+            md5=_md5(root / "images_background.zip"),
+            counts=(1, 1, 2),
+        ),
         "images_evaluation.zip": OfficialFile(
-            "images_evaluation.zip", "images", md5=_md5(root / "images_evaluation.zip"),
-            counts=(1, 1, 1)),
-        "strokes_background.zip": OfficialFile("strokes_background.zip", "strokes",
-                                               counts=(1, 1, 2)),
-        "strokes_evaluation.zip": OfficialFile("strokes_evaluation.zip", "strokes",
-                                               counts=(1, 1, 1)),
+            "images_evaluation.zip",
+            "images",
+            md5=_md5(root / "images_evaluation.zip"),
+            counts=(1, 1, 1),
+        ),
+        "strokes_background.zip": OfficialFile(
+            "strokes_background.zip", "strokes", counts=(1, 1, 2)
+        ),
+        "strokes_evaluation.zip": OfficialFile(
+            "strokes_evaluation.zip", "strokes", counts=(1, 1, 1)
+        ),
         "all_runs.zip": OfficialFile("one-shot-classification/all_runs.zip", "runs", runs=2),
     }
     monkeypatch.setattr(download_module, "OFFICIAL_FILES", table)
@@ -104,7 +127,7 @@ def test_download_all(mirror, tmp_path):
     dest = tmp_path / "data"
     results = download_omniglot(dest, what="all", base_url=mirror.as_uri(), progress=False)
     assert results == [(name, "downloaded") for name in files_for("all")]
-    assert _listing(dest) == sorted(files_for("all"))    # no temporary files left
+    assert _listing(dest) == sorted(files_for("all"))  # no temporary files left
     info = Omniglot(dest).info()
     assert info["images_background"] == {"alphabets": 1, "characters": 1, "drawings": 2}
     assert info["strokes_evaluation"] == {"alphabets": 1, "characters": 1, "drawings": 1}
@@ -118,7 +141,9 @@ def test_already_present_is_skipped(mirror, tmp_path):
     # The mirror is gone: a second run must not need it.
     gone = tmp_path / "gone"
     assert download_omniglot(dest, what="strokes", base_url=gone.as_uri()) == [
-        ("strokes_background.zip", "present"), ("strokes_evaluation.zip", "present")]
+        ("strokes_background.zip", "present"),
+        ("strokes_evaluation.zip", "present"),
+    ]
 
 
 def test_invalid_present_file_is_replaced(mirror, tmp_path):
@@ -133,7 +158,8 @@ def test_invalid_present_file_is_replaced(mirror, tmp_path):
 def test_checksum_mismatch_leaves_nothing(mirror, tmp_path, monkeypatch):
     table = dict(download_module.OFFICIAL_FILES)
     table["images_background.zip"] = OfficialFile(
-        "images_background.zip", "images", md5="0" * 32, counts=(1, 1, 2))
+        "images_background.zip", "images", md5="0" * 32, counts=(1, 1, 2)
+    )
     monkeypatch.setattr(download_module, "OFFICIAL_FILES", table)
     dest = tmp_path / "data"
     with pytest.raises(DataError, match="checksum mismatch"):
@@ -202,7 +228,9 @@ def http_mirror(mirror):
 def test_http_download_and_404(http_mirror, tmp_path):
     dest = tmp_path / "data"
     assert download_omniglot(dest, what="images", base_url=http_mirror, progress=True) == [
-        ("images_background.zip", "downloaded"), ("images_evaluation.zip", "downloaded")]
+        ("images_background.zip", "downloaded"),
+        ("images_evaluation.zip", "downloaded"),
+    ]
     with pytest.raises(DataError, match="HTTP 404"):
         download_omniglot(dest, what="runs", base_url=http_mirror + "/nothing-here", progress=False)
     assert _listing(dest) == ["images_background.zip", "images_evaluation.zip"]
@@ -210,8 +238,17 @@ def test_http_download_and_404(http_mirror, tmp_path):
 
 def test_cli_download(mirror, tmp_path, capsys):
     dest = tmp_path / "data"
-    argv = ["data", "download", "--data-dir", str(dest), "--what", "strokes",
-            "--base-url", mirror.as_uri(), "--no-progress"]
+    argv = [
+        "data",
+        "download",
+        "--data-dir",
+        str(dest),
+        "--what",
+        "strokes",
+        "--base-url",
+        mirror.as_uri(),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "strokes_background.zip: downloaded" in out
@@ -220,8 +257,16 @@ def test_cli_download(mirror, tmp_path, capsys):
 
 
 def test_cli_download_error_exit_code(tmp_path, capsys):
-    argv = ["data", "download", "--data-dir", str(tmp_path / "data"), "--what", "runs",
-            "--base-url", (tmp_path / "empty").as_uri()]
+    argv = [
+        "data",
+        "download",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--what",
+        "runs",
+        "--base-url",
+        (tmp_path / "empty").as_uri(),
+    ]
     assert main(argv) == 2
     assert "could not download" in capsys.readouterr().err
 

@@ -42,7 +42,7 @@ def test_official_png(official_png):
     assert torch.equal(load_image(str(official_png)), img)
     assert torch.equal(load_image(official_png.read_bytes()), img)
     assert torch.equal(load_image(Image.open(official_png)), img)
-    assert torch.equal(load_image(img), img)          # a bool mask is already ink = True
+    assert torch.equal(load_image(img), img)  # a bool mask is already ink = True
     assert torch.equal(load_image(img.numpy()), img)
 
 
@@ -57,8 +57,8 @@ def test_mode_1_black_is_ink(tmp_path):
 
 def test_grayscale_threshold():
     pixels = np.full((105, 105), 255, dtype=np.uint8)
-    pixels[0, 0] = 127          # darker than 128: ink
-    pixels[0, 1] = 128          # not
+    pixels[0, 0] = 127  # darker than 128: ink
+    pixels[0, 1] = 128  # not
     pixels[0, 2] = 0
     img = Image.fromarray(pixels, mode="L")
     for source in (img, png_bytes(img), pixels):
@@ -86,8 +86,8 @@ def test_gray_rgb_accepted_colour_rejected():
 
 
 def test_transparent_pixels_are_background():
-    rgba = np.zeros((105, 105, 4), dtype=np.uint8)        # black but fully transparent
-    rgba[10, 10] = (0, 0, 0, 255)                          # one opaque black pixel
+    rgba = np.zeros((105, 105, 4), dtype=np.uint8)  # black but fully transparent
+    rgba[10, 10] = (0, 0, 0, 255)  # one opaque black pixel
     mask = load_image(Image.fromarray(rgba, mode="RGBA"))
     assert mask.nonzero().tolist() == [[10, 10]]
 

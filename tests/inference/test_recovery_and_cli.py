@@ -17,7 +17,7 @@ def test_map_parse_recovers_stroke_count(omniglot_dir):
     from gns_pyro.data.preprocess import drawing_to_splines
     from gns_pyro.parses import Parses
     from gns_pyro.pretrained import load_type_prior
-    from gns_pyro.render import render
+    from gns_pyro.renderer import render
 
     parts = load_type_prior()
     with Omniglot(omniglot_dir) as data:

@@ -18,7 +18,7 @@ from gns_pyro.models import (
 )
 from gns_pyro.models.token import DEFAULT_TOKEN_PRIOR as PRIOR
 from gns_pyro.parses import Parses
-from gns_pyro.render import apply_affine, render
+from gns_pyro.renderer import apply_affine, render
 
 
 @pytest.fixture(scope="module")

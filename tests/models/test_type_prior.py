@@ -8,7 +8,7 @@ from gns_pyro.models import CharacterParts, generate_type, type_conditions, type
 from gns_pyro.models.sites import conditioned_trace
 from gns_pyro.models.type_prior import trace_log_prob
 from gns_pyro.parses import Parses
-from gns_pyro.render import broaden, stroke_ink
+from gns_pyro.renderer import broaden, stroke_ink
 
 
 @pytest.fixture(scope="module")

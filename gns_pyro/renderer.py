@@ -1,6 +1,6 @@
 """Batched differentiable renderer: control points -> ink-probability images.
 
-The pipeline follows the symbolic renderer of BPL / GNS (facts in DESIGN.md section 1):
+The pipeline follows the symbolic renderer of BPL (Lake et al., Science 2015) as GNS uses it:
 
 1. evaluate each stroke's spline at ``clamp(ceil(arc length / 1.5), 10, 200)`` points;
 2. each point deposits ink ``min(step length, 2)`` (at least 2 per stroke in total, so a dot

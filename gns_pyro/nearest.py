@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gns_pyro.pretrained import atomic_write_bytes
+from gns_pyro.fileio import atomic_write_bytes
 
 #: Version of the feature definition; cached indexes of another version are rebuilt.
 FEATURE_VERSION = 1

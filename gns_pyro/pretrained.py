@@ -17,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from gns_pyro.errors import WeightsError
+from gns_pyro.fileio import atomic_write_bytes, file_sha256
 from gns_pyro.models.character import CharacterParts
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -31,48 +31,11 @@ TYPE_PRIOR_RECORD = WEIGHTS_DIR / "type_prior.json"
 FORMAT = 1
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    """Write via ``write(tmp_path)`` to a temp file beside ``path``, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        # mkstemp makes the file private (0600); give it the mode a plain open() would
-        os.chmod(tmp, 0o666 & ~_umask())
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_type_prior(parts: CharacterParts, path: str | os.PathLike) -> None:
     """Save the nets' weights and architecture description to ``path``, atomically."""
     state = {k: v.detach().cpu() for k, v in parts.state_dict().items()}
     payload = {"format": FORMAT, "config": parts.config(), "state_dict": state}
     atomic_write_bytes(Path(path), lambda tmp: torch.save(payload, tmp))
-
-
-def save_json(record: dict, path: str | os.PathLike) -> None:
-    """Write ``record`` as indented JSON to ``path``, atomically."""
-    text = json.dumps(record, indent=2, sort_keys=False) + "\n"
-    atomic_write_bytes(Path(path), lambda tmp: Path(tmp).write_text(text))
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes (the training record stores it for its weights file)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _check_against_record(path: Path) -> None:

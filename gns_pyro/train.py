@@ -33,17 +33,11 @@ from pyro import poutine
 import gns_pyro
 from gns_pyro.data.dataset import SplineDataset, load_spline_dataset
 from gns_pyro.errors import GNSError
+from gns_pyro.fileio import atomic_write_bytes, file_sha256, save_json
 from gns_pyro.models.character import CharacterParts
 from gns_pyro.models.type_prior import generate_type, type_log_prob
 from gns_pyro.parses import Parses
-from gns_pyro.pretrained import (
-    TYPE_PRIOR_RECORD,
-    TYPE_PRIOR_WEIGHTS,
-    atomic_write_bytes,
-    file_sha256,
-    save_json,
-    save_type_prior,
-)
+from gns_pyro.pretrained import TYPE_PRIOR_RECORD, TYPE_PRIOR_WEIGHTS, save_type_prior
 
 
 @dataclasses.dataclass
@@ -271,9 +265,7 @@ def train_type_prior(
     untrained = CharacterParts().to(device)
     untrained.load_state_dict(untrained_state)
     record["ablations"]["untrained_nets"] = evaluate_nll(untrained, val.parses)
-    parts.blank_canvas = True
-    record["ablations"]["blank_canvas"] = evaluate_nll(parts, val.parses)
-    parts.blank_canvas = False
+    record["ablations"]["blank_canvas"] = evaluate_nll(parts.with_blank_canvas(), val.parses)
     save_type_prior(parts, out_dir / "type_prior.pt")
     # the record vouches for this exact file: loading checks it (a damaged copy is refused)
     record["weights_sha256"] = file_sha256(out_dir / "type_prior.pt")

@@ -66,7 +66,8 @@ def test_missing_or_garbage_file(tmp_path):
 def test_shipped_record_vouches_for_the_shipped_file():
     import json
 
-    from gns_pyro.pretrained import TYPE_PRIOR_RECORD, file_sha256
+    from gns_pyro.fileio import file_sha256
+    from gns_pyro.pretrained import TYPE_PRIOR_RECORD
 
     record = json.loads(TYPE_PRIOR_RECORD.read_text())
     assert record["weights_sha256"] == file_sha256(TYPE_PRIOR_WEIGHTS)

@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import pickle
-import tempfile
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 from gns_pyro.data.omniglot import Omniglot, resolve_data_dir
 from gns_pyro.data.preprocess import SplineSettings, drawing_to_splines
 from gns_pyro.errors import DataError
+from gns_pyro.fileio import atomic_write_bytes
 from gns_pyro.parses import Parses
 
 #: Bumped when the processing itself changes, so old caches are not reused.
@@ -103,18 +103,6 @@ def _cache_key(data: Omniglot, split: str, alphabets: list[str], settings: Splin
     return hashlib.sha1(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # what a damaged, truncated or foreign cache file raises when loaded without running code
 _UNREADABLE = (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, TypeError, ValueError)
 
@@ -173,5 +161,6 @@ def load_spline_dataset(
     parses = Parses.from_control_points(splines)
     if use_cache:
         fields = {f.name: getattr(parses, f.name) for f in dataclasses.fields(parses)}
-        _atomic_save({"parses": fields, "labels": [list(x) for x in labels]}, path)
+        payload = {"parses": fields, "labels": [list(x) for x in labels]}
+        atomic_write_bytes(path, lambda tmp: torch.save(payload, tmp))
     return SplineDataset(parses, *[list(x) for x in labels], settings)

@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 from typing import NamedTuple
 
 import pyro
@@ -27,7 +28,14 @@ import torch
 from pyro import poutine
 from torch import nn
 
-from gns_pyro.models.sites import end_site, loc_site, offset_site
+from gns_pyro.models.sites import (
+    end_site,
+    has_end_site,
+    loc_site,
+    offset_site,
+    stop_value,
+    type_conditions,
+)
 from gns_pyro.nets import LocationNet, StrokeNet, TerminationNet
 from gns_pyro.parses import Parses
 from gns_pyro.renderer import IMAGE_SIZE, broaden, stroke_canvases, stroke_ink
@@ -63,6 +71,7 @@ class ObservedTypes(NamedTuple):
     """Net outputs for known parses, from one teacher-forced pass over the N real strokes."""
 
     parses: Parses
+    num_parts: torch.Tensor  # (B,) strokes per type
     counts: torch.Tensor  # (B, S) offsets per stroke
     row: torch.Tensor  # (B, S) row of each real stroke in the flat outputs (0 for padding)
     loc_raw: torch.Tensor  # (N, 6K)
@@ -90,9 +99,9 @@ class CharacterParts(nn.Module):
         self.stroke_net = stroke_net or StrokeNet()
         self.termination_net = termination_net or TerminationNet()
         self.max_parts = max_strokes
+        self.image_size = IMAGE_SIZE
         self.max_steps = max_steps
-        #: ablation switch: when True the nets see a blank canvas while scoring observed types
-        self.blank_canvas = False
+        self._blank_canvas = False  # see with_blank_canvas
 
     def config(self) -> dict:
         """Architecture description, stored with trained weights to check compatibility."""
@@ -135,13 +144,9 @@ class CharacterParts(nn.Module):
         no = torch.zeros(batch_size, dtype=torch.bool, device=self.device)
         return CanvasState(blank, blank, zeros, no)
 
-    def generate_part(self, index, state, alive, temperature, observed) -> StrokePart:
-        """Pyro sub-program of stroke ``index``: its start ``loc_i``, then offsets ``offset_i_t``
-        with end flags ``end_i_t`` until the stroke ends (or reads them from ``observed``, teacher-
-        forced).
-        """
-        if observed is not None:
-            return self._observe_part(index, temperature, observed)
+    def generate_part(self, index, state, alive, temperature) -> StrokePart:
+        """Pyro sub-program of stroke ``index``: its start ``loc_i``, then offsets
+        ``offset_i_t``, each followed by its end flag ``end_i_t``, until the stroke ends."""
         i, T = index, temperature
         gmm = self.location_net(state.canvas, state.prev_end, state.has_prev, T)
         location = pyro.sample(loc_site(i), gmm)
@@ -154,7 +159,7 @@ class CharacterParts(nn.Module):
             raw, stroke = net.step(stroke)
             with poutine.mask(mask=going):
                 offset = pyro.sample(offset_site(i, t), net.offset_distribution(raw, T))
-                if t < self.max_steps - 1:
+                if has_end_site(t, self.max_steps):
                     end = pyro.sample(end_site(i, t), dist.Bernoulli(logits=net.end_logit(raw) / T))
                 else:
                     end = torch.ones_like(counts, dtype=offset.dtype)  # the step cap ends it
@@ -184,10 +189,8 @@ class CharacterParts(nn.Module):
         prev_end = torch.where(present.unsqueeze(-1), end, state.prev_end)
         return CanvasState(ink, broaden(ink), prev_end, state.has_prev | present)
 
-    def termination_logits(self, index, state, observed) -> torch.Tensor:
+    def termination_logits(self, index, state) -> torch.Tensor:
         """Logit (B,) that the type stops after stroke ``index``, from the updated canvas."""
-        if observed is not None:
-            return observed.stop_logits[observed.row[:, index]]
         return self.termination_net(state.canvas)
 
     def collect(self, parts: list[StrokePart], alive_per_part: list[torch.Tensor]) -> Parses:
@@ -204,19 +207,18 @@ class CharacterParts(nn.Module):
         offsets = torch.where(offset_mask.unsqueeze(-1), offsets, torch.zeros_like(offsets))
         return Parses(locations, offsets, stroke_mask, offset_mask)
 
-    # ------------------------------------------------------------------------------ observing
-    def batch_size(self, parses: Parses) -> int:
-        """Number of types in ``parses``."""
-        return parses.batch_size
+    def conditions(self, types: Parses) -> dict[str, torch.Tensor]:
+        """Site values that make the program reproduce ``types`` (every site, stop included)."""
+        return type_conditions(types, self.max_parts, self.max_steps)
 
-    def num_parts(self, parses: Parses) -> int:
-        """Largest stroke count in ``parses``."""
-        return int(parses.num_strokes.max())
+    def with_blank_canvas(self) -> CharacterParts:
+        """The same nets (shared, not copied) reading a blank canvas whenever they score known
+        types: the ablation that measures what the canvas is worth. ``self`` is unchanged."""
+        ablated = copy.copy(self)
+        ablated._blank_canvas = True
+        return ablated
 
-    def stop_values(self, parses: Parses, index: int) -> torch.Tensor:
-        """Observed value (B,) of the stop site after stroke ``index``: 1 where it is the last."""
-        return (parses.num_strokes == index + 1).to(parses.offsets.dtype)
-
+    # --------------------------------------------------- observing (teacher-forcing fast path)
     def observe(self, parses: Parses) -> ObservedTypes:
         """Run all three nets over every stroke of ``parses`` at once (teacher forcing)."""
         if (parses.num_strokes == 0).any():
@@ -230,7 +232,7 @@ class CharacterParts(nn.Module):
             )
         # canvases just before and after each real stroke (flat, stroke_mask.nonzero() order)
         before, after = stroke_canvases(parses)
-        if self.blank_canvas:
+        if self._blank_canvas:
             before, after = torch.zeros_like(before), torch.zeros_like(after)
         b, s = parses.stroke_mask.nonzero(as_tuple=True)
         cpts = parses.control_points
@@ -247,9 +249,18 @@ class CharacterParts(nn.Module):
         row = torch.zeros(B, S, dtype=torch.long, device=b.device).index_put(
             (b, s), torch.arange(b.numel(), device=b.device)
         )
-        return ObservedTypes(parses, counts, row, loc_flat, stroke_flat, stop_flat)
+        return ObservedTypes(
+            parses, parses.num_strokes, counts, row, loc_flat, stroke_flat, stop_flat
+        )
 
-    def _observe_part(self, i: int, temperature: float, obs: ObservedTypes) -> StrokePart:
+    def observed_termination_logits(self, index: int, observed: ObservedTypes) -> torch.Tensor:
+        """Logit (B,) of stopping after stroke ``index``, from the teacher-forced pass."""
+        return observed.stop_logits[observed.row[:, index]]
+
+    def observed_part(self, i: int, temperature: float, obs: ObservedTypes) -> StrokePart:
+        """Stroke ``i`` of the observed types, its distributions from the teacher-forced
+        pass: the same sites, values and log-probabilities as :meth:`generate_part` under
+        :meth:`conditions`."""
         p, T, net = obs.parses, temperature, self.stroke_net
         rows = obs.row[:, i]
         location = pyro.sample(
@@ -264,8 +275,8 @@ class CharacterParts(nn.Module):
                 pyro.sample(
                     offset_site(i, t), net.offset_distribution(raw, T), obs=p.offsets[:, i, t]
                 )
-                if t < self.max_steps - 1:
-                    is_last = (counts == t + 1).to(raw.dtype)
+                if has_end_site(t, self.max_steps):
+                    is_last = stop_value(counts, t, raw.dtype)
                     pyro.sample(
                         end_site(i, t), dist.Bernoulli(logits=net.end_logit(raw) / T), obs=is_last
                     )

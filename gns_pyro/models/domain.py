@@ -1,54 +1,90 @@
 """The domain seam of GenerateType.
 
-GenerateType is a loop over GeneratePart on a canvas. What a *part* is (a pen stroke, a voxel
-block), how the canvas changes when a part is added, and which networks give the part and
-termination distributions belong to a domain; the loop, the plate, the masks and the stopping
-rule do not. :func:`gns_pyro.models.type_prior.generate_type` drives any object with this
-interface; :class:`gns_pyro.models.character.CharacterParts` is the handwritten-character one.
+GenerateType is a loop over GeneratePart on a canvas. What a *part* is (a pen stroke, a dot, a
+voxel block), how the canvas changes when a part is added, and which networks give the part and
+termination distributions belong to a domain; the loop, the plate, the masks, the stop sites
+and the stopping rule do not. :func:`gns_pyro.models.type_prior.generate_type` drives any
+object with the :class:`PartDomain` interface; :class:`gns_pyro.models.character.CharacterParts`
+is the handwritten-character one, and ``tests/models/test_domain_seam.py`` builds a toy domain
+(dots on a small canvas) from this interface alone.
+
+Scoring given types needs nothing more: ``generate_type(domain, parses=...)`` conditions the
+sampling program on :meth:`PartDomain.conditions`. A domain may add the optional
+:class:`TeacherForcing` fast path, which computes every net output for known types in one
+batched pass instead of part by part.
+
+Example (the shape of a domain; see the toy domain test for a working one)::
+
+    class Dots(torch.nn.Module):
+        max_parts = 5                        # cap on parts per type
+        image_size = 16                      # canvas side, pixels
+
+        def init_state(self, batch_size): ...          # blank canvases
+        def generate_part(self, index, state, alive, temperature):
+            return pyro.sample(f"dot_{index}", ...)     # a Pyro program
+        def update_state(self, state, part, alive): ...  # draw the part
+        def termination_logits(self, index, state): ...  # (B,) logits of stopping
+        def collect(self, parts, alive_per_part): ...   # -> a batch with len()
+        def conditions(self, types): ...                # site values, stop sites included
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
 
+@runtime_checkable
 class PartDomain(Protocol):
-    """What :func:`generate_type` needs from a domain (all methods batched over types)."""
+    """What :func:`~gns_pyro.models.type_prior.generate_type` needs from a domain (every method
+    batched over a plate of B types). A domain is a ``torch.nn.Module`` (its nets are registered
+    with ``pyro.module``)."""
 
-    #: cap on parts per type, and the parse container type the domain produces
+    #: cap on parts per type: at the cap a type stops without a stop site
     max_parts: int
+    #: side of the square canvas the domain draws on, pixels
+    image_size: int
+
+    @property
+    def device(self) -> torch.device:
+        """Where the domain's tensors live."""
 
     def init_state(self, batch_size: int) -> Any:
-        """Blank canvas (and any context, e.g. the previous part's end) for ``batch_size`` types."""
+        """Blank canvas (and any context, e.g. the previous part's end) for ``batch_size``
+        types."""
 
-    def generate_part(
-        self, index: int, state: Any, alive: torch.Tensor, temperature: float, observed: Any
-    ) -> Any:
-        """Pyro sub-program emitting part ``index``'s sites; returns the part.
-
-        ``observed`` is ``None`` when sampling, else what :meth:`observe` returned: the part is
-        then read from it and its distributions come precomputed.
-        """
+    def generate_part(self, index: int, state: Any, alive: torch.Tensor, temperature: float) -> Any:
+        """Pyro sub-program that samples part ``index`` of every type given its canvas
+        ``state`` (its sites are masked to the ``alive`` types by the caller); returns the
+        part. Under ``poutine.condition`` its sites take their values from the conditions."""
 
     def update_state(self, state: Any, part: Any, alive: torch.Tensor) -> Any:
         """Add ``part`` to the canvas of the types where ``alive``."""
 
-    def termination_logits(self, index: int, state: Any, observed: Any) -> torch.Tensor:
+    def termination_logits(self, index: int, state: Any) -> torch.Tensor:
         """Logit (B,) of stopping after part ``index``, read from the updated canvas."""
 
-    def observe(self, parses: Any) -> Any:
-        """Precompute every net output for known parses in one batched pass (teacher forcing)."""
-
-    def stop_values(self, parses: Any, index: int) -> torch.Tensor:
-        """Observed value (B,) of the stop site after part ``index``."""
-
-    def num_parts(self, parses: Any) -> int:
-        """Number of part slots in ``parses`` (the loop runs this far when observing)."""
-
-    def batch_size(self, parses: Any) -> int:
-        """Number of types in ``parses``."""
-
     def collect(self, parts: list, alive_per_part: list[torch.Tensor]) -> Any:
-        """Pack the generated parts into the domain's batched parse container."""
+        """Pack the generated parts into the domain's batched container of types (which
+        supports ``len()``)."""
+
+    def conditions(self, types: Any) -> dict[str, torch.Tensor]:
+        """Site values that make the program reproduce ``types``: every part site and every
+        stop site (use :func:`gns_pyro.models.sites.stop_conditions`), values of padded
+        entries arbitrary (they are masked)."""
+
+
+@runtime_checkable
+class TeacherForcing(Protocol):
+    """Optional fast path for scoring known types: all net outputs in one batched pass."""
+
+    def observe(self, types: Any) -> Any:
+        """Run the nets over every part of ``types`` at once; the result must have a
+        ``num_parts`` (B,) tensor of part counts."""
+
+    def observed_part(self, index: int, temperature: float, observed: Any) -> Any:
+        """Pyro sub-program that observes part ``index`` with the precomputed outputs."""
+
+    def observed_termination_logits(self, index: int, observed: Any) -> torch.Tensor:
+        """Logit (B,) of stopping after part ``index``, precomputed."""

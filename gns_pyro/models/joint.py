@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from pyro import poutine
 
-from gns_pyro.models.sites import conditioned_trace, type_conditions, types_plate
+from gns_pyro.models.sites import conditioned_trace, types_plate
 from gns_pyro.models.token import (
     AFFINE,
     BLUR,
@@ -87,7 +87,7 @@ def joint_log_prob(parts, types: Parses, tokens: Parses, image: torch.Tensor) ->
 
 def joint_conditions(parts, types: Parses, tokens: Parses) -> dict[str, torch.Tensor]:
     """Values of every type and token site, for ``poutine.condition(character_model, ...)``."""
-    data = type_conditions(types, parts.max_parts, parts.max_steps)
+    data = parts.conditions(types)
     data.update(token_conditions(types, tokens))
     return data
 

@@ -59,6 +59,28 @@ def stop_site(i: int) -> str:
     return f"stop_{i}"
 
 
+def has_end_site(t: int, max_steps: int) -> bool:
+    """Whether offset ``t`` of a part is followed by an end flag: every offset but the one at
+    the step cap, where the part ends by force."""
+    return t < max_steps - 1
+
+
+def stop_value(num_parts: torch.Tensor, index: int, dtype=torch.float32) -> torch.Tensor:
+    """Value (B,) of the stop site after part ``index`` for types of ``num_parts`` parts: 1
+    where it is the last part. The one rule for stop sites, used by every domain."""
+    return (num_parts == index + 1).to(dtype)
+
+
+def stop_conditions(num_parts: torch.Tensor, max_parts: int, dtype=torch.float32) -> dict:
+    """Every stop site the type program creates for types of ``num_parts`` (B,) parts, with
+    its value: ``stop_i`` for each part slot up to the batch's largest count, except at the
+    cap ``max_parts``, where a type stops without a site."""
+    largest = int(num_parts.max()) if num_parts.numel() else 0
+    return {
+        stop_site(i): stop_value(num_parts, i, dtype) for i in range(min(largest, max_parts - 1))
+    }
+
+
 def type_conditions(
     parses: Parses, max_strokes: int, max_steps: int, continuous: bool = True
 ) -> dict[str, torch.Tensor]:
@@ -70,7 +92,6 @@ def type_conditions(
     """
     data: dict[str, torch.Tensor] = {}
     counts = parses.offset_mask.sum(-1)  # (B, S)
-    n_strokes = parses.num_strokes
     for i in range(parses.max_strokes):
         if continuous:
             data[loc_site(i)] = parses.locations[:, i]
@@ -78,10 +99,9 @@ def type_conditions(
         for t in range(steps):
             if continuous:
                 data[offset_site(i, t)] = parses.offsets[:, i, t]
-            if t < max_steps - 1:
-                data[end_site(i, t)] = (counts[:, i] == t + 1).to(parses.offsets.dtype)
-        if i < max_strokes - 1:
-            data[stop_site(i)] = (n_strokes == i + 1).to(parses.offsets.dtype)
+            if has_end_site(t, max_steps):
+                data[end_site(i, t)] = stop_value(counts[:, i], t, parses.offsets.dtype)
+    data.update(stop_conditions(parses.num_strokes, max_strokes, parses.offsets.dtype))
     return data
 
 

@@ -49,7 +49,6 @@ AFFINE = "affine"
 BLUR = "blur"
 NOISE = "noise"
 IMAGE = "image"
-TOKEN_SITES = (TOKEN_LOCATIONS, TOKEN_SHAPES, AFFINE, BLUR, NOISE)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,7 +29,8 @@ import pyro.distributions as dist
 import torch
 from pyro import poutine
 
-from gns_pyro.models.sites import stop_site, types_plate
+from gns_pyro.models.domain import TeacherForcing
+from gns_pyro.models.sites import stop_site, stop_value, types_plate
 
 
 def generate_type(
@@ -44,7 +45,10 @@ def generate_type(
 
     :param domain: a :class:`~gns_pyro.models.domain.PartDomain` (an ``nn.Module``).
     :param batch_size: number of types to sample (taken from ``parses`` when given).
-    :param parses: types to observe; every site then has its value from them.
+    :param parses: types to observe: the program is conditioned on
+        ``domain.conditions(parses)``, or, when the domain has the
+        :class:`~gns_pyro.models.domain.TeacherForcing` fast path, reads its precomputed
+        outputs. Both give the same sites and log-probabilities.
     :param temperature: sampling temperature (1 = the model; 0.5 for new concepts).
     :param max_parts: cap on parts (default ``domain.max_parts``).
     :param plate: the plate of types when composed into a larger model.
@@ -53,32 +57,43 @@ def generate_type(
         raise ValueError(f"temperature must be positive, got {temperature}")
     pyro.module("type_prior", domain)
     max_parts = domain.max_parts if max_parts is None else max_parts
-    observed = None
-    if parses is not None:
-        batch_size = domain.batch_size(parses)
-        if domain.num_parts(parses) > max_parts:
-            raise ValueError(
-                f"parses have {domain.num_parts(parses)} parts, over the cap {max_parts}"
-            )
+    if parses is None:
+        if batch_size is None or batch_size < 1:
+            raise ValueError("give a positive batch_size or parses to observe")
+        return _part_loop(domain, batch_size, temperature, max_parts, plate)
+    if isinstance(domain, TeacherForcing):
         observed = domain.observe(parses)
-    elif batch_size is None or batch_size < 1:
-        raise ValueError("give a positive batch_size or parses to observe")
+        if int(observed.num_parts.max()) > max_parts:
+            raise ValueError(
+                f"parses have {int(observed.num_parts.max())} parts, over the cap {max_parts}"
+            )
+        return _part_loop(domain, len(parses), temperature, max_parts, plate, observed)
+    conditioned = poutine.condition(_part_loop, data=domain.conditions(parses))
+    return conditioned(domain, len(parses), temperature, max_parts, plate)
 
+
+def _part_loop(domain, batch_size, temperature, max_parts, plate, observed=None):
+    """The loop of GenerateType: parts until every type has stopped (or the cap)."""
     with types_plate(batch_size, plate):
-        state = domain.init_state(batch_size)
+        state = domain.init_state(batch_size) if observed is None else None
         alive = torch.ones(batch_size, dtype=torch.bool, device=domain.device)
         parts, alive_per_part = [], []
         for i in range(max_parts):
             with poutine.mask(mask=alive):
-                part = domain.generate_part(i, state, alive, temperature, observed)
+                if observed is None:
+                    part = domain.generate_part(i, state, alive, temperature)
+                else:
+                    part = domain.observed_part(i, temperature, observed)
             parts.append(part)
             alive_per_part.append(alive)
             if i == max_parts - 1:
                 break  # at the cap a type stops by force: no stop site
             if observed is None:
                 state = domain.update_state(state, part, alive)
-            logits = domain.termination_logits(i, state, observed)
-            stop_obs = None if observed is None else domain.stop_values(parses, i)
+                logits, stop_obs = domain.termination_logits(i, state), None
+            else:
+                logits = domain.observed_termination_logits(i, observed)
+                stop_obs = stop_value(observed.num_parts, i, logits.dtype)
             with poutine.mask(mask=alive):
                 stop = pyro.sample(
                     stop_site(i), dist.Bernoulli(logits=logits / temperature), obs=stop_obs

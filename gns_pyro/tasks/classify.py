@@ -23,10 +23,11 @@ from pathlib import Path
 
 import torch
 
+from gns_pyro.fileio import atomic_write_bytes
 from gns_pyro.inference.posterior import Posterior, infer
 from gns_pyro.inference.refinement import RefineSettings, RefitSettings, RefitStart, refit_tokens
 from gns_pyro.parses import Parses
-from gns_pyro.pretrained import atomic_write_bytes, weights_digest
+from gns_pyro.pretrained import weights_digest
 from gns_pyro.progress import Progress
 from gns_pyro.tasks.engine import Cluster, scatter
 from gns_pyro.tasks.results import ResultStore, image_digest, parse_shard, shard_block

@@ -23,10 +23,11 @@ import torch
 
 from gns_pyro import argtypes
 from gns_pyro.devices import add_device_argument, resolve_device
+from gns_pyro.fileio import save_json
 from gns_pyro.inference.posterior import infer
 from gns_pyro.inference.refinement import RefineSettings
 from gns_pyro.models.joint import sample_exemplars
-from gns_pyro.pretrained import load_type_prior, save_json
+from gns_pyro.pretrained import load_type_prior
 from gns_pyro.progress import Progress, Stages, add_quiet_argument
 from gns_pyro.renderer import DEFAULT_BLUR, render
 from gns_pyro.sample import sample_types

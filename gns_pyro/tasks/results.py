@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gns_pyro.pretrained import atomic_write_bytes
+from gns_pyro.fileio import atomic_write_bytes
 
 
 def seeded_subset(count: int, n: int, seed: int) -> list[int]:

@@ -34,7 +34,7 @@ from gns_pyro.models.joint import sample_exemplars
 from gns_pyro.models.type_prior import generate_type, type_log_prob
 from gns_pyro.parses import Parses
 from gns_pyro.pretrained import load_type_prior
-from gns_pyro.renderer import DEFAULT_BLUR, render
+from gns_pyro.renderer import DEFAULT_BLUR, IMAGE_SIZE, render
 from gns_pyro.viz import save_grid
 
 #: most types one `gns-pyro sample` run draws: memory grows with the batch (one batch of
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         for i, record in enumerate(records):
             record["exemplars"] = drawn[i * args.exemplars : (i + 1) * args.exemplars]
         pictures = render(tokens, blur=DEFAULT_BLUR, noise=0.0).view(
-            args.n, args.exemplars, 105, 105
+            args.n, args.exemplars, IMAGE_SIZE, IMAGE_SIZE
         )
         rows = torch.cat([render(types, noise=0.0).unsqueeze(1), pictures], dim=1)
         save_grid(rows.flatten(0, 1), args.out, ncols=args.exemplars + 1)

@@ -28,6 +28,7 @@ from gns_pyro.inference.refinement import TOKEN_FIT, RefineSettings, refine_pars
 from gns_pyro.inference.search import MAX_CONFIGS, TOTAL_CONFIGS, best_orders
 from gns_pyro.inference.walks import WalkSettings, propose_strokes
 from gns_pyro.parses import Parses
+from gns_pyro.renderer import IMAGE_SIZE
 from gns_pyro.splines import fit_minimal_spline, resample_path
 
 #: An image with more ink than this fraction is refused (probably inverted).
@@ -143,8 +144,10 @@ def check_image(image) -> torch.Tensor:
     """A (105, 105) bool ink mask with specks of noise removed, or a :class:`DataError` that
     names the problem (shape, values, no ink, inverted, only specks, too many pieces)."""
     image = torch.as_tensor(image)
-    if image.shape != (105, 105):
-        raise DataError(f"the image must be 105×105, got shape {tuple(image.shape)}")
+    if image.shape != (IMAGE_SIZE, IMAGE_SIZE):
+        raise DataError(
+            f"the image must be {IMAGE_SIZE}×{IMAGE_SIZE}, got shape {tuple(image.shape)}"
+        )
     if image.dtype != torch.bool:
         values = image.unique()
         if not bool(((values == 0) | (values == 1)).all()):

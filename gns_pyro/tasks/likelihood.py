@@ -21,6 +21,7 @@ import numpy as np
 from gns_pyro import argtypes
 from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.progress import Progress, add_quiet_argument
+from gns_pyro.renderer import IMAGE_SIZE
 from gns_pyro.tasks.engine import Cluster, add_cluster_arguments, cluster_from_args, scatter
 from gns_pyro.tasks.results import (
     ResultStore,
@@ -113,7 +114,7 @@ def run_likelihood(
         "split": split,
         "k": k,
         "images": len(results),
-        **summarize_marginals(results, image_pixels=int(image.numel()) if chosen else 105 * 105),
+        **summarize_marginals(results, image_pixels=IMAGE_SIZE * IMAGE_SIZE),
         **store.counts(),
         "wall_seconds": round(time.perf_counter() - start, 1),
     }

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gns_pyro.data import cli as data_cli
     from gns_pyro.inference import cli as inference_cli
     from gns_pyro.tasks import cli as tasks_cli
-    from gns_pyro.tasks import demo, exemplars, likelihood, parse_eval
+    from gns_pyro.tasks import demo, exemplars, kanji_eval, likelihood, parse_eval
 
     parser = _Parser(
         prog="gns-pyro",
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(subparsers)
     parse_eval.add_parser(subparsers)
     likelihood.add_parser(subparsers)
+    kanji_eval.add_parser(subparsers)
     _every_command_has_quiet(subparsers)
     return parser
 

@@ -56,6 +56,8 @@ class TrainSettings:
     :param exclude: alphabets never trained on (Tagalog is the parsing test set).
     :param max_drawings: use only this many drawings (smoke tests); None for all.
     :param device: torch device to train on.
+    :param data: ``"omniglot"`` (the background strokes) or ``"kanji"`` (KanjiVG, one drawing
+        per character; ``max_drawings`` then picks a seeded subset of characters).
     """
 
     epochs: int = 30
@@ -70,6 +72,7 @@ class TrainSettings:
     exclude: tuple[str, ...] = ("Tagalog",)
     max_drawings: int | None = None  # use only this many drawings (smoke tests)
     device: str = "cpu"
+    data: str = "omniglot"
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator | None = None):
@@ -100,9 +103,10 @@ def evaluate_nll(parts: CharacterParts, parses: Parses, batch_size: int = 256) -
 
 def _data_record(train: SplineDataset, val: SplineDataset, settings: TrainSettings) -> dict:
     return {
-        "split": "background",
+        "source": settings.data,
+        "split": "background" if settings.data == "omniglot" else "kanjivg main files",
         "alphabets": sorted(set(train.alphabets) | set(val.alphabets)),
-        "excluded_alphabets": list(settings.exclude),
+        "excluded_alphabets": list(settings.exclude) if settings.data == "omniglot" else [],
         "spline_settings": train.settings.as_dict(),
         "train": {
             "drawings": len(train),
@@ -137,8 +141,21 @@ def train_type_prior(
     if device.type == "cuda" and not torch.cuda.is_available():
         raise GNSError("--device cuda was asked for but CUDA is not available")
 
-    data = load_spline_dataset(data_dir, exclude_alphabets=settings.exclude, progress=progress)
-    if settings.max_drawings:
+    if settings.data == "kanji":
+        if install:
+            raise GNSError(
+                "weights trained on KanjiVG (CC BY-SA 3.0) are not installed into the package"
+            )
+        from gns_pyro.data.kanjivg import load_kanji_dataset
+
+        data = load_kanji_dataset(
+            data_dir, max_kanji=settings.max_drawings, seed=settings.seed, progress=progress
+        )
+    elif settings.data == "omniglot":
+        data = load_spline_dataset(data_dir, exclude_alphabets=settings.exclude, progress=progress)
+    else:
+        raise GNSError(f"unknown training data {settings.data!r}: omniglot or kanji")
+    if settings.max_drawings and settings.data == "omniglot":
         keep = torch.randperm(len(data), generator=torch.Generator().manual_seed(settings.seed))
         data = data.subset(keep[: settings.max_drawings].sort().values)
     train, val = data.split_by_character(settings.val_fraction, seed=settings.seed)

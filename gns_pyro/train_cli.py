@@ -19,7 +19,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "the observed GenerateType program. Writes OUT/type_prior.pt, OUT/type_prior.json and "
         "a checkpoint per epoch (continue with --resume).",
     )
-    p.add_argument("--data-dir", default=None, help="Omniglot folder (default: $GNS_PYRO_DATA)")
+    p.add_argument(
+        "--data",
+        choices=("omniglot", "kanji"),
+        default=defaults.data,
+        help="what to train on: Omniglot background strokes, or KanjiVG characters "
+        "(pip install kanjivg)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="Omniglot folder (default: $GNS_PYRO_DATA), or with --data kanji the folder of "
+        "KanjiVG .svg files (default: the installed kanjivg package)",
+    )
     p.add_argument(
         "--out",
         type=argtypes.out_folder,
@@ -83,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         max_drawings=args.max_drawings,
         early_stop=args.early_stop,
         device=args.device,
+        data=args.data,
     )
     record = train_type_prior(
         args.out,

@@ -205,3 +205,59 @@ def _bezier(p0, p1, p2, p3) -> np.ndarray:
     t = np.linspace(0, 1, n + 1)[1:, None]
     u = 1 - t
     return u**3 * p0 + 3 * u**2 * t * p1 + 3 * u * t**2 * p2 + t**3 * p3
+
+
+def is_base_file(path: Path) -> bool:
+    """Whether ``path`` is a character's main file (``04e00.svg``), not one of its variant
+    forms (``04e00-Kaisho.svg``), which would repeat the character."""
+    return re.fullmatch(r"[0-9a-f]{5}", Path(path).stem) is not None
+
+
+def kanji_to_motor(kanji: Kanji, image_size: int) -> list[np.ndarray]:
+    """The strokes of ``kanji`` as pen trajectories in the Omniglot stroke-file convention
+    (x = column, y = -row), scaled from the 109-unit canvas to ``image_size`` pixels, so that
+    :func:`gns_pyro.data.preprocess.drawing_to_splines` fits them like any drawing."""
+    scale = image_size / CANVAS
+    return [np.stack([s[:, 0] * scale, -s[:, 1] * scale], axis=1) for s in kanji.strokes]
+
+
+def load_kanji_dataset(
+    folder: str | os.PathLike | None = None,
+    settings=None,
+    max_kanji: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+):
+    """KanjiVG characters as minimal splines on the model's canvas, one entry per kanji, as a
+    :class:`~gns_pyro.data.dataset.SplineDataset` (alphabet ``"kanjivg"``, character and stem
+    the code point), ready for :func:`gns_pyro.train.train_type_prior`.
+
+    :param folder: the SVG files (default: the installed ``kanjivg`` package).
+    :param settings: :class:`~gns_pyro.data.preprocess.SplineSettings` of the spline fit.
+    :param max_kanji: a seeded subset of this many characters (None: all main files).
+    :param progress: show a progress bar while converting.
+    """
+    from gns_pyro.data.dataset import SplineDataset
+    from gns_pyro.data.preprocess import SplineSettings, drawing_to_splines
+    from gns_pyro.parses import Parses
+    from gns_pyro.renderer import IMAGE_SIZE
+
+    settings = settings or SplineSettings()
+    files = [f for f in kanjivg_files(folder) if is_base_file(f)]
+    if max_kanji is not None and max_kanji < len(files):
+        pick = np.random.default_rng(seed).choice(len(files), size=max_kanji, replace=False)
+        files = [files[i] for i in sorted(pick)]
+    if progress:
+        from tqdm import tqdm
+
+        files = tqdm(files, desc="KanjiVG -> splines", unit="kanji")
+    splines, codes = [], []
+    for path in files:
+        kanji = read_kanji(path)
+        try:
+            splines.append(drawing_to_splines(kanji_to_motor(kanji, IMAGE_SIZE), settings))
+        except DataError as err:
+            raise DataError(f"{path}: {err}") from None
+        codes.append(kanji.codepoint)
+    parses = Parses.from_control_points(splines)
+    return SplineDataset(parses, ["kanjivg"] * len(codes), codes, list(codes), settings)

@@ -56,14 +56,20 @@ def modified_hausdorff(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def compare(predicted: list[np.ndarray], human: list[np.ndarray]) -> dict:
-    """Count match and mean matched distance between two lists of stroke point sets."""
+    """Count match, order match and mean matched distance between two lists of stroke point
+    sets (``predicted`` in the parse's drawing order, ``human`` in the drawer's)."""
     cost = np.array([[modified_hausdorff(p, h) for h in human] for p in predicted])
     rows, cols = linear_sum_assignment(cost)
+    count_correct = len(predicted) == len(human)
+    in_order = count_correct and bool((cols[rows.argsort()] == np.arange(len(human))).all())
     return {
         "predicted_strokes": len(predicted),
         "human_strokes": len(human),
-        "count_correct": len(predicted) == len(human),
+        "count_correct": count_correct,
         "matched_distance": float(cost[rows, cols].mean()),
+        # with the right count: does the matching pair the k-th stroke with the k-th? (the
+        # predicted strokes come in the parse's drawing order)
+        "order_correct": in_order,
     }
 
 

@@ -92,3 +92,11 @@ def test_seeded_order_is_prefix_stable_and_distinct():
     assert seeded_order(1000, 50, seed=3) == long[:50]
     assert seeded_order(1000, 50, seed=4) != long[:50]
     assert sorted(seeded_order(7, 100, seed=0)) == list(range(7))
+
+
+def test_order_is_right_only_when_the_matching_keeps_the_order():
+    line = np.stack([np.linspace(0, 50, 51), np.zeros(51)], 1)
+    far = line + [0.0, 40.0]
+    assert compare([line, far], [line, far])["order_correct"]
+    assert not compare([far, line], [line, far])["order_correct"]  # same strokes, swapped
+    assert not compare([line], [line, far])["order_correct"]  # wrong count: never in order

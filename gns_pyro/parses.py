@@ -163,6 +163,31 @@ class Parses:
             for b in range(self.batch_size)
         ]
 
+    def drawn_control_points(self) -> list[list[np.ndarray]]:
+        """Like :meth:`to_control_points_list`, with the token warp applied when the parses
+        carry one (``affine``): the control points that :func:`gns_pyro.renderer.render`
+        draws."""
+        if self.affine is None:
+            return self.to_control_points_list()
+        from gns_pyro.renderer import apply_affine
+
+        warped = apply_affine(self.control_points, self.num_control, self.affine)
+        warped = warped.detach().cpu().numpy()
+        counts, mask = self.num_control.cpu().numpy(), self.stroke_mask.cpu().numpy()
+        return [
+            [warped[b, s, : counts[b, s]] for s in range(self.max_strokes) if mask[b, s]]
+            for b in range(self.batch_size)
+        ]
+
+    def curves(self, points: int = 60) -> list[list[np.ndarray]]:
+        """Points ``(points, 2)`` along each drawn stroke's spline, per parse: what plots and
+        stroke-matching scores use."""
+        from gns_pyro.splines import curve_points
+
+        return [
+            [curve_points(cp, points) for cp in strokes] for strokes in self.drawn_control_points()
+        ]
+
     # ----------------------------------------------------------------------------- transforms
     def replace(self, **changes) -> Parses:
         """A copy with the given fields replaced."""

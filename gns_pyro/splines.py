@@ -150,3 +150,9 @@ def fit_minimal_spline(
         if fit.residual < threshold or n >= len(path):
             break
     return fit
+
+
+def curve_points(control_points, points: int = 60) -> np.ndarray:
+    """``points`` points (points, 2) along the spline with these control points (n, 2)."""
+    control_points = np.asarray(control_points, dtype=np.float64)
+    return basis_on_grid(len(control_points), points).double().numpy() @ control_points

@@ -59,3 +59,24 @@ def test_bad_shapes_rejected():
     good = Parses.from_control_points(_drawings())
     with pytest.raises(ValueError, match="locations"):
         Parses(good.locations[:, :1], good.offsets, good.stroke_mask, good.offset_mask)
+
+
+def test_curves_follow_the_drawn_control_points_warp_included():
+    import numpy as np
+    import torch
+
+    from gns_pyro.parses import Parses
+
+    line = np.array([[10.0, 20.0], [30.0, 20.0], [50.0, 20.0]])
+    types = Parses.from_control_points([[line], [line, line + [0.0, 30.0]]])
+    assert [len(c) for c in types.curves()] == [1, 2]
+    first = types.curves(points=7)[0][0]
+    assert first.shape == (7, 2)
+    np.testing.assert_allclose(first[0], line[0], atol=1e-5)  # clamped: ends on the end points
+    np.testing.assert_allclose(first[-1], line[-1], atol=1e-5)
+    np.testing.assert_allclose(first[:, 1], 20.0, atol=1e-5)
+    # a token warp (scale x by 2 about the centroid) is applied to what is drawn
+    tokens = types[:1].replace(affine=torch.tensor([[2.0, 1.0, 0.0, 0.0]]))
+    warped = tokens.drawn_control_points()[0][0]
+    np.testing.assert_allclose(warped[:, 0], [-10.0, 30.0, 70.0], atol=1e-4)
+    np.testing.assert_allclose(tokens.curves()[0][0][[0, -1], 0], [-10.0, 70.0], atol=1e-4)

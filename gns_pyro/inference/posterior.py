@@ -66,16 +66,8 @@ class Posterior:
         ``token_strokes`` (the token's control points with its warp applied: what
         :meth:`plot` draws and what was fitted to the image), the token's ``affine``
         (s_x, s_y, t_x, t_y), ``blur`` and ``noise``, and its ``log_weight`` and ``weight``."""
-        from gns_pyro.renderer import apply_affine
-
         tokens = self.tokens
-        warped = apply_affine(tokens.control_points, tokens.num_control, tokens.affine)
-        warped = warped.detach().cpu().numpy()
-        counts, mask = tokens.num_control.cpu().numpy(), tokens.stroke_mask.cpu().numpy()
-        warped = [
-            [warped[b, s, : counts[b, s]] for s in range(tokens.max_strokes) if mask[b, s]]
-            for b in range(tokens.batch_size)
-        ]
+        warped = tokens.drawn_control_points()
 
         def rounded(arrays):
             return [cp.astype(float).round(2).tolist() for cp in arrays]
@@ -105,25 +97,16 @@ class Posterior:
         image, warp applied), coloured in order, with dots at their starts."""
         import matplotlib.pyplot as plt
 
-        from gns_pyro.renderer import apply_affine
-        from gns_pyro.splines import basis_on_grid
-
         n = min(max_parses, len(self.tokens))
         fig, axes = plt.subplots(1, n, figsize=(2.4 * n, 2.9), squeeze=False)
         colors = plt.get_cmap("tab10")
-        cpts = apply_affine(self.tokens.control_points, self.tokens.num_control, self.tokens.affine)
-        counts = self.tokens.num_control
+        curves = self.tokens[:n].curves()
         for j, (ax, w) in enumerate(zip(axes[0], self.weights)):
             ax.imshow(self.image.cpu().numpy(), cmap="Greys", alpha=0.35)
-            for i in range(self.tokens.max_strokes):
-                n_cp = int(counts[j, i])
-                if n_cp == 0:
-                    continue
-                cp = cpts[j, i, :n_cp].detach().double().cpu().numpy()
-                curve = basis_on_grid(n_cp, 60).numpy() @ cp
+            for i, curve in enumerate(curves[j]):
                 ax.plot(curve[:, 0], curve[:, 1], color=colors(i % 10), lw=2)
-                ax.plot(cp[0, 0], cp[0, 1], "o", color=colors(i % 10), ms=5)
-            strokes = int((counts[j] > 0).sum())
+                ax.plot(curve[0, 0], curve[0, 1], "o", color=colors(i % 10), ms=5)
+            strokes = len(curves[j])
             # a weight rounds to 0.00 for all but the best parses: the log weight tells them apart
             ax.set_title(
                 f"parse {j}: {strokes} stroke{'s' if strokes != 1 else ''}\n"

@@ -30,7 +30,7 @@ from gns_pyro import argtypes
 from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.inference.skeleton import skeleton_graph
 from gns_pyro.progress import Progress, add_quiet_argument
-from gns_pyro.splines import basis_on_grid, resample_path
+from gns_pyro.splines import curve_points, resample_path
 from gns_pyro.tasks.engine import Cluster, add_cluster_arguments, cluster_from_args, scatter
 from gns_pyro.tasks.results import (
     ResultStore,
@@ -40,11 +40,6 @@ from gns_pyro.tasks.results import (
     shard_block,
     store_line,
 )
-
-
-def curve(control_points: np.ndarray, n: int = 60) -> np.ndarray:
-    """Points along a spline given by its control points."""
-    return basis_on_grid(len(control_points), n).numpy() @ np.asarray(control_points, float)
 
 
 def modified_hausdorff(a: np.ndarray, b: np.ndarray) -> float:
@@ -83,16 +78,11 @@ def evaluate_image(parts, drawing, image: torch.Tensor, k: int = PARSES, seed: i
     """
     from gns_pyro.data.preprocess import drawing_to_splines
     from gns_pyro.inference.posterior import infer
-    from gns_pyro.renderer import apply_affine
 
-    human = [curve(cp) for cp in drawing_to_splines(drawing.strokes)]
+    human = [curve_points(cp) for cp in drawing_to_splines(drawing.strokes)]
     post = infer(image, parts, k=k, seed=seed)
     best = int(post.log_weights.argmax())
-    token = post.tokens[best]
-    warped = apply_affine(token.control_points, token.num_control, token.affine)[0]
-    counts = token.num_control[0].tolist()
-    warped = warped.detach().cpu()
-    predicted = [curve(warped[s, : counts[s]].numpy()) for s in range(len(counts)) if counts[s]]
+    predicted = post.tokens[best : best + 1].curves()[0]  # the token, as drawn
     graph = skeleton_graph(image.cpu())
     edges = [resample_path(path, 1.0) for _, _, path in graph.edges(data="path")]
     edges += [graph.nodes[n]["pos"][None] for n in graph.nodes if graph.degree(n) == 0]

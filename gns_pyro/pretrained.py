@@ -60,9 +60,11 @@ def _load_failure(err: Exception) -> str:
     text = str(err)
     if "Unsupported global" in text:
         return "it holds Python objects other than tensors and plain values, which are never loaded"
-    if "Weights only load failed" in text or "Unsupported operand" in text:
-        return "not a torch file"
-    return (text.strip().splitlines() or [type(err).__name__])[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    detail = next((line for line in lines if "Unsupported operand" in line), None)
+    if detail is None and lines and not lines[0].startswith("Weights only load failed"):
+        detail = lines[0]
+    return f"not a readable torch file ({detail or type(err).__name__})"
 
 
 def weights_digest(parts) -> str:

@@ -13,7 +13,6 @@ In every case: no traceback, and nothing is written outside the case's output fo
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -139,7 +138,10 @@ def make_weights(kind: str, folder: Path) -> Path:
     if kind == "missing":
         return folder / "no_weights.pt"
     if kind == "random_bytes":
-        path.write_bytes(os.urandom(4096))
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif kind == "truncated":
+        data = TYPE_PRIOR_WEIGHTS.read_bytes()
+        path.write_bytes(data[: len(data) // 3])
     elif kind == "json":
         path.write_text(json.dumps({"format": good["format"]}))
     elif kind == "no_state_dict":
@@ -188,8 +190,9 @@ def make_weights(kind: str, folder: Path) -> Path:
 
 WEIGHTS_CASES = {
     "missing": "no trained weights",
-    "random_bytes": "not a torch file",
-    "json": "not a torch file",
+    "random_bytes": "not a readable torch file",
+    "json": "not a readable torch file",
+    "truncated": "not a readable torch file",
     "no_state_dict": "not a gns-pyro type-prior weights file",
     "no_config": "not a gns-pyro type-prior weights file",
     "a_list": "not a gns-pyro type-prior weights file",

@@ -66,8 +66,8 @@ def run_kanji_eval(
     device=None,
     quiet: bool = False,
 ) -> dict:
-    """Parse ``n`` seeded held-out kanji (of at most ``max_strokes`` strokes, if given) and
-    score them; one JSON result per kanji in ``out_dir`` (resumable)."""
+    """Parse ``n`` seeded held-out kanji (CJK unified ideographs; of at most ``max_strokes``
+    strokes, if given) and score them; one JSON result per kanji in ``out_dir`` (resumable)."""
     from types import SimpleNamespace
 
     from gns_pyro.data.kanjivg import kanji_to_motor, read_kanji
@@ -85,6 +85,8 @@ def run_kanji_eval(
         raise GNSError(f"no readable training record {record_path} beside {weights}") from None
     files = held_out_files(record, folder)
     parts = load_type_prior(weights, device=device)
+    # kanji proper (CJK unified ideographs), not the kana and Latin letters KanjiVG also has
+    files = [f for f in files if 0x4E00 <= int(f.stem, 16) <= 0x9FFF]
     order = np.random.default_rng(seed).permutation(len(files))
     chosen = []
     for i in order:

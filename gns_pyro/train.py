@@ -122,6 +122,220 @@ def _data_record(train: SplineDataset, val: SplineDataset, settings: TrainSettin
     }
 
 
+@dataclasses.dataclass
+class TrainState:
+    """Everything a run carries from epoch to epoch (and saves in its checkpoint)."""
+
+    parts: CharacterParts
+    optimizer: torch.optim.Optimizer
+    untrained: dict  # the initial weights, for the untrained-nets ablation
+    history: list = dataclasses.field(default_factory=list)
+    best_val: float = math.inf
+    best_state: dict | None = None
+    best_epoch: int = -1
+    next_epoch: int = 0
+    elapsed: float = 0.0
+
+    def checkpoint(self, settings: TrainSettings) -> dict:
+        """The state as plain tensors, numbers and settings (loaded with ``weights_only``)."""
+        return {
+            "epoch": self.next_epoch - 1,
+            "model": self.parts.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "untrained": self.untrained,
+            "history": self.history,
+            "best_val": self.best_val,
+            "best_state": self.best_state,
+            "best_epoch": self.best_epoch,
+            "elapsed": self.elapsed,
+            "settings": dataclasses.asdict(settings),
+        }
+
+
+def load_training_data(
+    settings: TrainSettings, data_dir=None, progress: bool = False
+) -> tuple[SplineDataset, SplineDataset]:
+    """The training and validation sets that ``settings`` describe (split by character)."""
+    if settings.data == "kanji":
+        from gns_pyro.data.kanjivg import load_kanji_dataset
+
+        data = load_kanji_dataset(
+            data_dir, max_kanji=settings.max_drawings, seed=settings.seed, progress=progress
+        )
+    elif settings.data == "omniglot":
+        data = load_spline_dataset(data_dir, exclude_alphabets=settings.exclude, progress=progress)
+        if settings.max_drawings:
+            generator = torch.Generator().manual_seed(settings.seed)
+            keep = torch.randperm(len(data), generator=generator)
+            data = data.subset(keep[: settings.max_drawings].sort().values)
+    else:
+        raise GNSError(f"unknown training data {settings.data!r}: omniglot or kanji")
+    train, val = data.split_by_character(settings.val_fraction, seed=settings.seed)
+    if len(train) == 0 or len(val) == 0:
+        raise GNSError("too few drawings for a training/validation split")
+    return train, val
+
+
+def start_or_resume(
+    settings: TrainSettings, device: torch.device, checkpoint_path: Path, resume: bool
+) -> TrainState:
+    """Fresh nets and optimizer, or the state saved at ``checkpoint_path`` when resuming."""
+    torch.manual_seed(settings.seed)
+    pyro.set_rng_seed(settings.seed)
+    parts = CharacterParts().to(device)
+    state = TrainState(
+        parts,
+        torch.optim.Adam(parts.parameters(), lr=settings.lr),
+        {k: v.clone() for k, v in parts.state_dict().items()},
+    )
+    if not (resume and checkpoint_path.exists()):
+        return state
+    try:  # weights_only: a checkpoint holds tensors, numbers and settings, never code to run
+        ckpt = torch.load(checkpoint_path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+        raise GNSError(
+            f"{checkpoint_path} is not a readable checkpoint ({err}); use another --out"
+        ) from err
+    # everything but the epoch budget must match: resuming may extend a run
+    same = {k: v for k, v in ckpt["settings"].items() if k != "epochs"}
+    if same != {k: v for k, v in dataclasses.asdict(settings).items() if k != "epochs"}:
+        raise GNSError(
+            f"{checkpoint_path} was made with other settings {ckpt['settings']}; "
+            "use another --out or the same settings"
+        )
+    parts.load_state_dict(ckpt["model"])
+    state.optimizer.load_state_dict(ckpt["optimizer"])
+    state.untrained = ckpt["untrained"]
+    state.history, state.best_val, state.best_state = (
+        ckpt["history"],
+        ckpt["best_val"],
+        ckpt["best_state"],
+    )
+    state.best_epoch, state.next_epoch = ckpt["best_epoch"], ckpt["epoch"] + 1
+    state.elapsed = ckpt["elapsed"]
+    return state
+
+
+def train_epoch(
+    state: TrainState, train: SplineDataset, settings: TrainSettings, epoch: int, progress: bool
+) -> float:
+    """One pass of Adam steps over ``train`` (shuffled by the epoch's seed); returns the mean
+    training NLL per drawing."""
+    from tqdm import tqdm
+
+    parts, device = state.parts, state.parts.device
+    parts.train()
+    generator = torch.Generator().manual_seed(settings.seed * 1000 + epoch)
+    running, seen = 0.0, 0
+    bar = tqdm(
+        batches(len(train), settings.batch_size, generator),
+        total=math.ceil(len(train) / settings.batch_size),
+        desc=f"epoch {epoch + 1}/{settings.epochs}",
+        disable=not progress,
+        leave=False,
+    )
+    with pyro.validation_enabled(False):
+        for idx in bar:
+            batch = train.parses[idx].trim().to(device)
+            trace = poutine.trace(generate_type).get_trace(parts, parses=batch)
+            loss = -trace.log_prob_sum() / len(idx)
+            if not torch.isfinite(loss):
+                raise GNSError(f"training loss became {loss.item()} at epoch {epoch + 1}")
+            state.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(parts.parameters(), settings.grad_clip)
+            state.optimizer.step()
+            running += loss.item() * len(idx)
+            seen += len(idx)
+            bar.set_postfix(nll=f"{running / seen:.2f}")
+    return running / seen
+
+
+def run_epochs(
+    state: TrainState,
+    train: SplineDataset,
+    val: SplineDataset,
+    settings: TrainSettings,
+    checkpoint_path: Path,
+    progress: bool,
+) -> None:
+    """Epochs until the budget or early stopping: validate, keep the best weights, decay the
+    learning rate when validation stalls, and checkpoint atomically after every epoch."""
+    from tqdm import tqdm
+
+    stale = sum(1 for _ in _since_best(state.history, state.best_epoch))
+    for epoch in range(state.next_epoch, settings.epochs):
+        if stale >= settings.early_stop:
+            break
+        t0 = time.perf_counter()
+        train_nll = train_epoch(state, train, settings, epoch, progress)
+        val_nll = evaluate_nll(state.parts, val.parses)
+        seconds = time.perf_counter() - t0
+        state.elapsed += seconds
+        state.history.append(
+            {
+                "epoch": epoch + 1,
+                "train_nll_per_drawing": train_nll,
+                "val_nll_per_drawing": val_nll["per_drawing"],
+                "val_nll_per_stroke": val_nll["per_stroke"],
+                "lr": state.optimizer.param_groups[0]["lr"],
+                "seconds": seconds,
+            }
+        )
+        if val_nll["per_drawing"] < state.best_val:
+            state.best_val, state.best_epoch = val_nll["per_drawing"], epoch + 1
+            state.best_state = {
+                k: v.detach().cpu().clone() for k, v in state.parts.state_dict().items()
+            }
+        stale = sum(1 for _ in _since_best(state.history, state.best_epoch))
+        if stale and stale % settings.lr_patience == 0:
+            for group in state.optimizer.param_groups:
+                group["lr"] *= settings.lr_decay
+        tqdm.write(  # one line per epoch, with or without progress bars
+            f"epoch {epoch + 1}: train NLL {train_nll:.2f}, "
+            f"val NLL {val_nll['per_drawing']:.2f} per drawing "
+            f"({val_nll['per_stroke']:.2f} per stroke), {seconds:.0f} s"
+        )
+        state.next_epoch = epoch + 1
+        ckpt = state.checkpoint(settings)
+        atomic_write_bytes(checkpoint_path, lambda tmp, ckpt=ckpt: torch.save(ckpt, tmp))
+
+
+def training_record(
+    state: TrainState, train: SplineDataset, val: SplineDataset, settings: TrainSettings
+) -> dict:
+    """The record of a finished run (the best epoch's weights loaded into ``state.parts``):
+    versions, data, settings, learning curve, NLLs and the two ablations."""
+    if state.best_state is None:
+        raise GNSError("no epoch was trained (epochs = 0?)")
+    parts, device = state.parts, state.parts.device
+    parts.load_state_dict(state.best_state)
+    parts.eval()
+    untrained = CharacterParts().to(device)
+    untrained.load_state_dict(state.untrained)
+    return {
+        "gns_pyro_version": gns_pyro.__version__,
+        "torch_version": torch.__version__,
+        "pyro_version": pyro.__version__,
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, {device}",
+        "data": _data_record(train, val, settings),
+        "settings": dataclasses.asdict(settings),
+        "architecture": parts.config(),
+        "epochs_run": len(state.history),
+        "best_epoch": state.best_epoch,
+        "wall_seconds": state.elapsed,
+        "nll": {
+            "train": evaluate_nll(parts, train.parses),
+            "validation": evaluate_nll(parts, val.parses),
+        },
+        "ablations": {
+            "untrained_nets": evaluate_nll(untrained, val.parses),
+            "blank_canvas": evaluate_nll(parts.with_blank_canvas(), val.parses),
+        },
+        "history": state.history,
+    }
+
+
 def train_type_prior(
     out_dir: str | Path,
     settings: TrainSettings | None = None,
@@ -130,160 +344,28 @@ def train_type_prior(
     progress: bool = True,
     install: bool = False,
 ) -> dict:
-    """Train the nets; returns the training record (also written to ``out_dir``)."""
-    from tqdm import tqdm
+    """Train the nets; returns the training record (also written to ``out_dir``).
 
+    The stages: :func:`load_training_data`, :func:`start_or_resume`, :func:`run_epochs`,
+    :func:`training_record`; then the weights and the record are written (and, with
+    ``install``, copied into the package as the shipped weights).
+    """
     settings = settings or TrainSettings()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = out_dir / "checkpoint.pt"
     device = torch.device(settings.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise GNSError("--device cuda was asked for but CUDA is not available")
-
-    if settings.data == "kanji":
-        if install:
-            raise GNSError(
-                "weights trained on KanjiVG (CC BY-SA 3.0) are not installed into the package"
-            )
-        from gns_pyro.data.kanjivg import load_kanji_dataset
-
-        data = load_kanji_dataset(
-            data_dir, max_kanji=settings.max_drawings, seed=settings.seed, progress=progress
+    if install and settings.data == "kanji":
+        raise GNSError(
+            "weights trained on KanjiVG (CC BY-SA 3.0) are not installed into the package"
         )
-    elif settings.data == "omniglot":
-        data = load_spline_dataset(data_dir, exclude_alphabets=settings.exclude, progress=progress)
-    else:
-        raise GNSError(f"unknown training data {settings.data!r}: omniglot or kanji")
-    if settings.max_drawings and settings.data == "omniglot":
-        keep = torch.randperm(len(data), generator=torch.Generator().manual_seed(settings.seed))
-        data = data.subset(keep[: settings.max_drawings].sort().values)
-    train, val = data.split_by_character(settings.val_fraction, seed=settings.seed)
-    if len(train) == 0 or len(val) == 0:
-        raise GNSError("too few drawings for a training/validation split")
-
-    torch.manual_seed(settings.seed)
-    pyro.set_rng_seed(settings.seed)
-    parts = CharacterParts().to(device)
-    untrained_state = {k: v.clone() for k, v in parts.state_dict().items()}
-    optimizer = torch.optim.Adam(parts.parameters(), lr=settings.lr)
-    history, best_val, best_state, best_epoch, start_epoch, elapsed = [], math.inf, None, -1, 0, 0.0
-    if resume and checkpoint_path.exists():
-        try:  # weights_only: a checkpoint holds tensors, numbers and settings, never code to run
-            ckpt = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-            raise GNSError(
-                f"{checkpoint_path} is not a readable checkpoint ({err}); use another --out"
-            ) from err
-        # everything but the epoch budget must match: resuming may extend a run
-        same = {k: v for k, v in ckpt["settings"].items() if k != "epochs"}
-        if same != {k: v for k, v in dataclasses.asdict(settings).items() if k != "epochs"}:
-            raise GNSError(
-                f"{checkpoint_path} was made with other settings {ckpt['settings']}; "
-                "use another --out or the same settings"
-            )
-        parts.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        untrained_state = ckpt["untrained"]
-        history, best_val, best_state = ckpt["history"], ckpt["best_val"], ckpt["best_state"]
-        best_epoch, start_epoch, elapsed = ckpt["best_epoch"], ckpt["epoch"] + 1, ckpt["elapsed"]
-
-    stale = sum(1 for _ in _since_best(history, best_epoch))
-    for epoch in range(start_epoch, settings.epochs):
-        if stale >= settings.early_stop:
-            break
-        t0 = time.perf_counter()
-        parts.train()
-        generator = torch.Generator().manual_seed(settings.seed * 1000 + epoch)
-        running, seen = 0.0, 0
-        steps = batches(len(train), settings.batch_size, generator)
-        bar = tqdm(
-            steps,
-            total=math.ceil(len(train) / settings.batch_size),
-            desc=f"epoch {epoch + 1}/{settings.epochs}",
-            disable=not progress,
-            leave=False,
-        )
-        with pyro.validation_enabled(False):
-            for idx in bar:
-                batch = train.parses[idx].trim().to(device)
-                trace = poutine.trace(generate_type).get_trace(parts, parses=batch)
-                loss = -trace.log_prob_sum() / len(idx)
-                if not torch.isfinite(loss):
-                    raise GNSError(f"training loss became {loss.item()} at epoch {epoch + 1}")
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(parts.parameters(), settings.grad_clip)
-                optimizer.step()
-                running += loss.item() * len(idx)
-                seen += len(idx)
-                bar.set_postfix(nll=f"{running / seen:.2f}")
-        val_nll = evaluate_nll(parts, val.parses)
-        seconds = time.perf_counter() - t0
-        elapsed += seconds
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "train_nll_per_drawing": running / seen,
-                "val_nll_per_drawing": val_nll["per_drawing"],
-                "val_nll_per_stroke": val_nll["per_stroke"],
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": seconds,
-            }
-        )
-        if val_nll["per_drawing"] < best_val:
-            best_val, best_epoch = val_nll["per_drawing"], epoch + 1
-            best_state = {k: v.detach().cpu().clone() for k, v in parts.state_dict().items()}
-        stale = sum(1 for _ in _since_best(history, best_epoch))
-        if stale and stale % settings.lr_patience == 0:
-            for group in optimizer.param_groups:
-                group["lr"] *= settings.lr_decay
-        tqdm.write(  # one line per epoch, with or without progress bars
-            f"epoch {epoch + 1}: train NLL {running / seen:.2f}, "
-            f"val NLL {val_nll['per_drawing']:.2f} per drawing "
-            f"({val_nll['per_stroke']:.2f} per stroke), {seconds:.0f} s"
-        )
-        ckpt = {
-            "epoch": epoch,
-            "model": parts.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "untrained": untrained_state,
-            "history": history,
-            "best_val": best_val,
-            "best_state": best_state,
-            "best_epoch": best_epoch,
-            "elapsed": elapsed,
-            "settings": dataclasses.asdict(settings),
-        }
-        atomic_write_bytes(checkpoint_path, lambda tmp, ckpt=ckpt: torch.save(ckpt, tmp))
-
-    if best_state is None:
-        raise GNSError("no epoch was trained (epochs = 0?)")
-    parts.load_state_dict(best_state)
-    parts.eval()
-    record = {
-        "gns_pyro_version": gns_pyro.__version__,
-        "torch_version": torch.__version__,
-        "pyro_version": pyro.__version__,
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, {device}",
-        "data": _data_record(train, val, settings),
-        "settings": dataclasses.asdict(settings),
-        "architecture": parts.config(),
-        "epochs_run": len(history),
-        "best_epoch": best_epoch,
-        "wall_seconds": elapsed,
-        "nll": {
-            "train": evaluate_nll(parts, train.parses),
-            "validation": evaluate_nll(parts, val.parses),
-        },
-        "ablations": {},
-        "history": history,
-    }
-    untrained = CharacterParts().to(device)
-    untrained.load_state_dict(untrained_state)
-    record["ablations"]["untrained_nets"] = evaluate_nll(untrained, val.parses)
-    record["ablations"]["blank_canvas"] = evaluate_nll(parts.with_blank_canvas(), val.parses)
-    save_type_prior(parts, out_dir / "type_prior.pt")
+    train, val = load_training_data(settings, data_dir, progress)
+    checkpoint_path = out_dir / "checkpoint.pt"
+    state = start_or_resume(settings, device, checkpoint_path, resume)
+    run_epochs(state, train, val, settings, checkpoint_path, progress)
+    record = training_record(state, train, val, settings)
+    save_type_prior(state.parts, out_dir / "type_prior.pt")
     # the record vouches for this exact file: loading checks it (a damaged copy is refused)
     record["weights_sha256"] = file_sha256(out_dir / "type_prior.pt")
     save_json(record, out_dir / "type_prior.json")

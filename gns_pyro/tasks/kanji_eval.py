@@ -73,7 +73,7 @@ def run_kanji_eval(
     from gns_pyro.data.kanjivg import kanji_to_motor, read_kanji
     from gns_pyro.pretrained import load_type_prior, weights_digest
     from gns_pyro.renderer import IMAGE_SIZE
-    from gns_pyro.tasks.parse_eval import evaluate_image
+    from gns_pyro.tasks.parse_eval import evaluate_image, summarize_scores
 
     start = time.perf_counter()
     if weights is None:
@@ -117,14 +117,8 @@ def run_kanji_eval(
     progress.close()
     scored = [r for r in results if not r.get("refused")]
     summary = {"kanji": len(results), "refused": len(results) - len(scored)}
-    for method in ("gns", "baseline"):
-        rows = [r[method] for r in scored]
-        summary[method] = {
-            "count_accuracy": float(np.mean([r["count_correct"] for r in rows])) if rows else None,
-            "matched_distance": float(np.mean([r["matched_distance"] for r in rows]))
-            if rows
-            else None,
-        }
+    scores = summarize_scores(scored)
+    summary.update(gns=scores["gns"], baseline=scores["baseline"])
     right_count = [r["gns"] for r in scored if r["gns"]["count_correct"]]
     summary["gns"]["order_accuracy_given_count"] = (
         float(np.mean([r["order_correct"] for r in right_count])) if right_count else None
@@ -159,6 +153,8 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``gns-pyro kanji-eval``: prints the summary."""
+    from gns_pyro.tasks.parse_eval import print_scores
+
     summary = run_kanji_eval(
         args.weights,
         Path(args.out),
@@ -173,13 +169,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        for method in ("gns", "baseline"):
-            m = summary[method]
-            if m["count_accuracy"] is None:
-                continue
-            print(
-                f"{method:9s} count accuracy {m['count_accuracy']:.3f}, "
-                f"matched distance {m['matched_distance']:.2f} px"
-            )
+        print_scores(summary)
         print(f"{summary['kanji']} kanji ({summary['refused']} refused){store_line(summary)}")
     return 0

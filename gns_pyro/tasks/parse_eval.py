@@ -103,6 +103,19 @@ def summarize_scores(results: list[dict]) -> dict:
     return out
 
 
+def print_scores(summary: dict) -> None:
+    """One line per method (GNS, baseline) of a summary: count accuracy and distance."""
+    for method in ("gns", "baseline"):
+        m = summary[method]
+        if m["count_accuracy"] is None:
+            print(f"{method:9s} nothing scored")
+            continue
+        print(
+            f"{method:9s} count accuracy {m['count_accuracy']:.3f}, "
+            f"matched distance {m['matched_distance']:.2f} px"
+        )
+
+
 def drawing_digest(drawing) -> str:
     """Short digest of a drawing's strokes (the human answer a result was scored against)."""
     h = hashlib.sha256()
@@ -221,14 +234,6 @@ def run(args: argparse.Namespace) -> int:
     elif "submitted_jobs" in summary:
         print(f"submitted {summary['submitted_jobs']} jobs; merge with --summarize --out {out}")
     else:
-        for method in ("gns", "baseline"):
-            m = summary[method]
-            if m["count_accuracy"] is None:
-                print(f"{method:9s} no finished drawings")
-                continue
-            print(
-                f"{method:9s} count accuracy {m['count_accuracy']:.3f}, "
-                f"matched distance {m['matched_distance']:.2f} px"
-            )
+        print_scores(summary)
         print(f"{summary['images']} drawings{store_line(summary)}")
     return 0

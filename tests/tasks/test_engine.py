@@ -32,11 +32,7 @@ def test_workers_end_when_their_parent_is_killed(tmp_path):
         [sys.executable, str(script), str(pid_file), str(tmp_path / "jobs")],
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while not pid_file.exists() or not pid_file.read_text():
-        assert time.monotonic() < deadline and parent.poll() is None, "the job never started"
-        time.sleep(0.2)
-    worker = int(pid_file.read_text())
+    worker = _wait_for_job(pid_file, parent)
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
     deadline = time.monotonic() + 20
@@ -50,6 +46,15 @@ def test_workers_end_when_their_parent_is_killed(tmp_path):
         time.sleep(0.2)
     os.kill(worker, signal.SIGKILL)
     pytest.fail("the worker outlived its killed parent by 20 s")
+
+
+def _wait_for_job(pid_file, parent, timeout: float = 60) -> int:
+    """The PID a job wrote to ``pid_file`` once it runs (its parent must stay alive)."""
+    deadline = time.monotonic() + timeout
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and parent.poll() is None, "the job never started"
+        time.sleep(0.2)
+    return int(pid_file.read_text())
 
 
 def _is_zombie(pid: int) -> bool:
@@ -128,11 +133,7 @@ def test_ctrl_c_stops_the_parent_and_cancels_its_jobs(job_module, tmp_path):
     script.write_text(CTRL_C)
     pid_file = tmp_path / "worker.pid"
     parent = subprocess.Popen([sys.executable, str(script), str(pid_file), str(tmp_path / "j")])
-    deadline = time.monotonic() + 60
-    while not pid_file.exists() or not pid_file.read_text():
-        assert time.monotonic() < deadline and parent.poll() is None, "the job never started"
-        time.sleep(0.2)
-    worker = int(pid_file.read_text())
+    worker = _wait_for_job(pid_file, parent)
     os.kill(parent.pid, signal.SIGINT)
     sent = time.monotonic()
     assert parent.wait(timeout=10) == 130

@@ -2,7 +2,11 @@
 
 Prints a JSON object on its last line:
 
-* ``train_drawings_per_second``: forward + backward + Adam step on batches of 64 real drawings;
+* ``train_drawings_per_second``: one training step (``pyro.infer.SVI`` with ``Trace_ELBO``, the
+  empty guide and the ``pyro.optim`` scheduler that ``gns-pyro train`` uses) on batches of 64
+  real drawings; ``hand_loop_drawings_per_second``: the same steps written by hand
+  (``-trace.log_prob_sum()``, ``backward``, one ``torch.optim.Adam``), and ``svi_overhead``, the
+  ratio of their times, in the same run;
 * ``score_batched_seconds`` / ``score_one_by_one_seconds`` / ``speedup``: log P(psi) of the same
   500 real parses scored as one plate vs one at a time, in the same run;
 * ``sample_36_seconds``: sampling 36 new concepts at T = 0.5 with the shipped weights.
@@ -23,6 +27,7 @@ from pyro import poutine
 from gns_pyro.data import load_spline_dataset
 from gns_pyro.models import CharacterParts, generate_type, type_log_prob
 from gns_pyro.pretrained import load_type_prior
+from gns_pyro.train import TrainSettings, empty_guide, make_optimizer, type_model
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -33,17 +38,33 @@ def main(args: argparse.Namespace) -> dict:
     result = {"torch_threads": torch.get_num_threads()}
 
     with pyro.validation_enabled(False):
-        trainee = CharacterParts().train()
-        optimizer = torch.optim.Adam(trainee.parameters(), 1e-3)
-        seen, start = 0, time.perf_counter()
-        for k in range(args.train_batches):
-            batch = data.parses[order[k * 64 : (k + 1) * 64]].trim()
-            loss = -poutine.trace(generate_type).get_trace(trainee, parses=batch).log_prob_sum()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            seen += len(batch)
-        result["train_drawings_per_second"] = round(seen / (time.perf_counter() - start), 1)
+        batches = [
+            data.parses[order[k * 64 : (k + 1) * 64]].trim() for k in range(args.train_batches)
+        ]
+        seconds = {}
+        for way in ("hand_loop", "svi", "hand_loop", "svi"):  # interleaved: a noisy machine
+            pyro.clear_param_store()
+            trainee = CharacterParts().train()
+            optimizer = torch.optim.Adam(trainee.parameters(), 1e-3)
+            svi = pyro.infer.SVI(
+                type_model, empty_guide, make_optimizer(TrainSettings()), pyro.infer.Trace_ELBO()
+            )
+            start = time.perf_counter()
+            for batch in batches:
+                if way == "svi":
+                    svi.step(trainee, batch)
+                    continue
+                trace = poutine.trace(generate_type).get_trace(trainee, parses=batch)
+                loss = -trace.log_prob_sum() / len(batch)
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainee.parameters(), 5.0)
+                optimizer.step()
+            seconds[way] = seconds.get(way, 0.0) + time.perf_counter() - start
+        seen = 2 * sum(len(b) for b in batches)
+        result["train_drawings_per_second"] = round(seen / seconds["svi"], 1)
+        result["hand_loop_drawings_per_second"] = round(seen / seconds["hand_loop"], 1)
+        result["svi_overhead"] = round(seconds["svi"] / seconds["hand_loop"], 3)
 
         parses = data.parses[order[: args.n_score]].trim()
         with torch.no_grad():

@@ -22,7 +22,8 @@ Example::
 * inference: :func:`infer` (-> :class:`Posterior`), :func:`refine_parses`,
   :func:`refit_tokens`, their settings, and Laplace marginals (:func:`laplace_log_marginal`,
   :func:`parse_log_marginal`);
-* data: :class:`Parses` (one batched parse representation), :func:`load_image`,
+* data: :class:`Parses` (one batched parse representation) and :class:`Tokens` (parses of
+  tokens: strokes plus warp, blur and noise), :func:`load_image`,
   :class:`Omniglot`, and :class:`GNSError`, the base of every error gns-pyro raises.
 """
 
@@ -68,6 +69,7 @@ _ENTRY_POINTS = {
     "parse_log_marginal": "gns_pyro.inference.laplace",
     # data and errors
     "Parses": "gns_pyro.parses",
+    "Tokens": "gns_pyro.parses",
     "load_image": "gns_pyro.data.images",
     "Omniglot": "gns_pyro.data.omniglot",
     "GNSError": "gns_pyro.errors",

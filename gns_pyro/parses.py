@@ -1,7 +1,7 @@
-"""The one batched representation of parses (types, tokens, drawings) used by every stage.
+"""The one batched representation of parses (types, drawings) and tokens used by every stage.
 
 A batch of ``B`` parses with at most ``S`` strokes and at most ``P`` offsets per stroke is a set
-of padded tensors plus masks:
+of padded tensors plus masks (:class:`Parses`):
 
 ========================  ===============  ===================================================
 field                     shape            meaning
@@ -10,10 +10,19 @@ field                     shape            meaning
 ``offsets``               (B, S, P, 2)     steps between successive control points
 ``stroke_mask``           (B, S)  bool     which strokes exist
 ``offset_mask``           (B, S, P) bool   which offsets exist (a prefix of each stroke's row)
-``blur``                  (B,) or None     render blur sigma (token variable)
-``noise``                 (B,) or None     pixel noise epsilon (token variable)
-``affine``                (B, 4) or None   token warp (s_x, s_y, t_x, t_y)
 ========================  ===============  ===================================================
+
+A batch of *tokens* (:class:`Tokens`, what GenerateToken returns and the renderer draws) is a
+:class:`Parses` of the token's strokes plus its render variables:
+
+========================  ===============  ===================================================
+``affine``                (B, 4)           token warp (s_x, s_y, t_x, t_y)
+``blur``                  (B,)             render blur sigma
+``noise``                 (B,)             pixel noise epsilon
+========================  ===============  ===================================================
+
+Tokens made from types keep their types' stroke and offset slots (the same masks), so the two
+are indexed, trimmed and padded alike and neither is ever re-padded to match the other.
 
 Coordinates are image pixels, ``x`` = column and ``y`` = row (pointing down); image index
 ``(row, col) = (y, x)``. Each existing stroke has at least one offset (two control points).
@@ -35,8 +44,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-_TENSOR_FIELDS = ("locations", "offsets", "stroke_mask", "offset_mask", "blur", "noise", "affine")
-
 
 @dataclasses.dataclass
 class Parses:
@@ -46,9 +53,6 @@ class Parses:
     offsets: torch.Tensor
     stroke_mask: torch.Tensor
     offset_mask: torch.Tensor
-    blur: torch.Tensor | None = None
-    noise: torch.Tensor | None = None
-    affine: torch.Tensor | None = None
 
     def __post_init__(self):
         B, S = self.stroke_mask.shape
@@ -102,20 +106,20 @@ class Parses:
 
     @classmethod
     def cat(cls, batches: Sequence[Parses]) -> Parses:
-        """Concatenate batches along the parse axis, padding strokes and offsets as needed."""
+        """Concatenate batches along the parse axis, padding strokes and offsets as needed (all
+        of this class: types with types, tokens with tokens)."""
+        wrong = sorted({type(p).__name__ for p in batches if type(p) is not cls})
+        if wrong:
+            raise TypeError(f"{cls.__name__}.cat was given {', '.join(wrong)}")
         S = max(p.max_strokes for p in batches)
         P = max(p.max_offsets for p in batches)
         padded = [p.pad(S, P) for p in batches]
-        fields = {}
-        for name in _TENSOR_FIELDS:
-            values = [getattr(p, name) for p in padded]
-            if all(v is None for v in values):
-                fields[name] = None
-            elif any(v is None for v in values):
-                raise ValueError(f"cannot concatenate parses where only some have {name!r}")
-            else:
-                fields[name] = torch.cat(values, 0)
-        return cls(**fields)
+        return cls(
+            **{
+                f.name: torch.cat([getattr(p, f.name) for p in padded], 0)
+                for f in dataclasses.fields(cls)
+            }
+        )
 
     # ----------------------------------------------------------------------------- derived views
     @property
@@ -154,28 +158,23 @@ class Parses:
         return torch.cat([self.locations.unsqueeze(2), self.locations.unsqueeze(2) + path], dim=2)
 
     def to_control_points_list(self) -> list[list[np.ndarray]]:
-        """Unpack to one list of (n_i, 2) numpy arrays per parse."""
-        cpts = self.control_points.detach().cpu().numpy()
-        counts = self.num_control.cpu().numpy()
-        mask = self.stroke_mask.cpu().numpy()
-        return [
-            [cpts[b, s, : counts[b, s]] for s in range(self.max_strokes) if mask[b, s]]
-            for b in range(self.batch_size)
-        ]
+        """Unpack to one list of (n_i, 2) numpy arrays per parse (unwarped)."""
+        return self._unpack(self.control_points)
 
     def drawn_control_points(self) -> list[list[np.ndarray]]:
-        """Like :meth:`to_control_points_list`, with the token warp applied when the parses
-        carry one (``affine``): the control points that :func:`gns_pyro.renderer.render`
-        draws."""
-        if self.affine is None:
-            return self.to_control_points_list()
-        from gns_pyro.renderer import apply_affine
+        """The control points that :func:`gns_pyro.renderer.render` draws, one list of (n_i, 2)
+        arrays per parse (for tokens, warped by their ``affine``)."""
+        return self._unpack(self.drawn_points())
 
-        warped = apply_affine(self.control_points, self.num_control, self.affine)
-        warped = warped.detach().cpu().numpy()
+    def drawn_points(self) -> torch.Tensor:
+        """(B, S, P + 1, 2) control points as drawn (parses: :attr:`control_points`)."""
+        return self.control_points
+
+    def _unpack(self, points: torch.Tensor) -> list[list[np.ndarray]]:
+        points = points.detach().cpu().numpy()
         counts, mask = self.num_control.cpu().numpy(), self.stroke_mask.cpu().numpy()
         return [
-            [warped[b, s, : counts[b, s]] for s in range(self.max_strokes) if mask[b, s]]
+            [points[b, s, : counts[b, s]] for s in range(self.max_strokes) if mask[b, s]]
             for b in range(self.batch_size)
         ]
 
@@ -194,13 +193,9 @@ class Parses:
         return dataclasses.replace(self, **changes)
 
     def map(self, fn) -> Parses:
-        """Apply ``fn`` to every tensor field (None fields stay None)."""
+        """Apply ``fn`` to every tensor field (of the same class: tokens stay tokens)."""
         return dataclasses.replace(
-            self,
-            **{
-                k: (None if getattr(self, k) is None else fn(getattr(self, k)))
-                for k in _TENSOR_FIELDS
-            },
+            self, **{f.name: fn(getattr(self, f.name)) for f in dataclasses.fields(self)}
         )
 
     def to(self, device=None, dtype: torch.dtype | None = None) -> Parses:
@@ -251,3 +246,68 @@ class Parses:
             stroke_mask=f(self.stroke_mask, (0, ds)),
             offset_mask=f(self.offset_mask, (0, dp, 0, ds)),
         )
+
+    def same_slots(self, other: Parses) -> bool:
+        """Whether ``other`` has the same parses, strokes and offsets (equal masks): a type and
+        its tokens do."""
+        return (
+            self.stroke_mask.shape == other.stroke_mask.shape
+            and self.offset_mask.shape == other.offset_mask.shape
+            and bool((self.stroke_mask == other.stroke_mask).all())
+            and bool((self.offset_mask == other.offset_mask).all())
+        )
+
+
+@dataclasses.dataclass
+class Tokens(Parses):
+    """A padded batch of tokens: the token's strokes (the :class:`Parses` fields) plus its render
+    variables ``affine`` (B, 4), ``blur`` (B,) and ``noise`` (B,); see the module docstring.
+
+    Example::
+
+        >>> import numpy as np
+        >>> types = Parses.from_control_points([[np.array([[10., 10.], [50., 60.]])]])
+        >>> tokens = Tokens.of(types, torch.tensor([[1.0, 1.0, 0.0, 0.0]]),
+        ...                    blur=torch.tensor([1.0]), noise=torch.tensor([1e-3]))
+        >>> tokens.strokes.same_slots(types)
+        True
+    """
+
+    affine: torch.Tensor
+    blur: torch.Tensor
+    noise: torch.Tensor
+
+    def __post_init__(self):
+        super().__post_init__()
+        B = self.batch_size
+        for name, shape in (("affine", (B, 4)), ("blur", (B,)), ("noise", (B,))):
+            value = getattr(self, name)
+            if not torch.is_tensor(value) or tuple(value.shape) != shape:
+                got = tuple(value.shape) if torch.is_tensor(value) else type(value).__name__
+                raise ValueError(f"tokens need {name} of shape {shape}, got {got}")
+
+    @classmethod
+    def of(
+        cls, strokes: Parses, affine: torch.Tensor, blur: torch.Tensor, noise: torch.Tensor
+    ) -> Tokens:
+        """Tokens with the strokes of ``strokes`` and these render variables."""
+        return cls(
+            strokes.locations,
+            strokes.offsets,
+            strokes.stroke_mask,
+            strokes.offset_mask,
+            affine,
+            blur,
+            noise,
+        )
+
+    @property
+    def strokes(self) -> Parses:
+        """The token's strokes alone (unwarped), as plain :class:`Parses`."""
+        return Parses(self.locations, self.offsets, self.stroke_mask, self.offset_mask)
+
+    def drawn_points(self) -> torch.Tensor:
+        """(B, S, P + 1, 2) control points warped by ``affine``, as the renderer draws them."""
+        from gns_pyro.renderer import apply_affine
+
+        return apply_affine(self.control_points, self.num_control, self.affine)

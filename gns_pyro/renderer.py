@@ -32,7 +32,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from gns_pyro.parses import Parses
+from gns_pyro.parses import Parses, Tokens
 from gns_pyro.splines import basis_on_grid, bspline_basis
 
 #: Side length in pixels of every Omniglot image (and of every render).
@@ -292,19 +292,19 @@ def render(
     noise: torch.Tensor | float | None = None,
     settings: RenderSettings = DEFAULT_SETTINGS,
 ) -> torch.Tensor:
-    """Ink probabilities (B, 105, 105) of a batch of parses.
+    """Ink probabilities (B, 105, 105) of a batch of parses or tokens.
 
-    ``blur`` and ``noise`` default to the parses' own token fields, else to
-    :data:`DEFAULT_BLUR` / :data:`DEFAULT_NOISE`. A token's ``affine`` warp, when present, is
-    applied to the control points first (:func:`apply_affine`).
+    Tokens (:class:`~gns_pyro.parses.Tokens`) are drawn with their ``affine`` warp
+    (:func:`apply_affine`) and, unless ``blur`` / ``noise`` are given, their own blur and
+    noise; plain parses are drawn as they are, with :data:`DEFAULT_BLUR` /
+    :data:`DEFAULT_NOISE` unless given.
     """
+    is_token = isinstance(parses, Tokens)
     if blur is None:
-        blur = parses.blur if parses.blur is not None else DEFAULT_BLUR
+        blur = parses.blur if is_token else DEFAULT_BLUR
     if noise is None:
-        noise = parses.noise if parses.noise is not None else DEFAULT_NOISE
-    cpts = parses.control_points
-    if parses.affine is not None:
-        cpts = apply_affine(cpts, parses.num_control, parses.affine)
+        noise = parses.noise if is_token else DEFAULT_NOISE
+    cpts = parses.drawn_points()
     return render_control_points(
         cpts, parses.num_control, parses.stroke_mask, blur, noise, settings
     )

@@ -32,10 +32,14 @@ from gns_pyro import argtypes
 from gns_pyro.models.character import CharacterParts
 from gns_pyro.models.joint import sample_exemplars
 from gns_pyro.models.type_prior import generate_type, type_log_prob
-from gns_pyro.parses import Parses
+from gns_pyro.parses import Parses, Tokens
 from gns_pyro.pretrained import load_type_prior
 from gns_pyro.renderer import DEFAULT_BLUR, IMAGE_SIZE, render
 from gns_pyro.viz import save_grid
+
+#: most strokes of a new concept: as the reference's generator, a type stops by force at the
+#: 10th stroke (Omniglot drawings have at most 13 strokes of 5 px or more, 2.5 on average)
+MAX_SAMPLE_STROKES = 10
 
 #: most types one `gns-pyro sample` run draws: memory grows with the batch (one batch of
 #: 100,000 needed over 20 GB)
@@ -48,8 +52,13 @@ def sample_types(
     temperature: float = 1.0,
     seed: int | None = None,
     parts: CharacterParts | None = None,
+    max_strokes: int | None = MAX_SAMPLE_STROKES,
 ) -> tuple[Parses, torch.Tensor]:
-    """Sample ``n`` types; returns them and their log P(psi) under the model at T = 1."""
+    """Sample ``n`` types; returns them and their log P(psi) under the model at T = 1.
+
+    :param max_strokes: a type stops by force after this many strokes (``None``: the model's
+        own cap, ``parts.max_parts``; use it for domains with many parts, such as kanji).
+    """
     if n < 1:
         raise ValueError(f"--n must be at least 1, got {n}")
     parts = parts if parts is not None else load_type_prior()
@@ -57,7 +66,7 @@ def sample_types(
     if seed is not None:
         pyro.set_rng_seed(seed)
     with pyro.validation_enabled(False):
-        types = generate_type(parts, batch_size=n, temperature=temperature)
+        types = generate_type(parts, batch_size=n, temperature=temperature, max_parts=max_strokes)
         log_prob = type_log_prob(parts, types)
     return types, log_prob
 
@@ -73,15 +82,10 @@ def types_to_json(types: Parses, log_prob: torch.Tensor) -> list[dict]:
     ]
 
 
-def tokens_to_json(tokens: Parses) -> list[dict]:
+def tokens_to_json(tokens: Tokens) -> list[dict]:
     """Tokens as drawn: each stroke's control points with the affine warp applied (x = column,
-    y = row, pixels), and the warp, blur and noise when the tokens carry them."""
-    from gns_pyro.renderer import apply_affine
-
-    points = tokens.control_points
-    if tokens.affine is not None:
-        points = apply_affine(points, tokens.num_control, tokens.affine)
-    points = points.detach().cpu()
+    y = row, pixels), and the warp, blur and noise."""
+    points = tokens.drawn_points().detach().cpu()
     records = []
     for b in range(tokens.batch_size):
         counts = tokens.num_control[b].tolist()
@@ -93,9 +97,7 @@ def tokens_to_json(tokens: Parses) -> list[dict]:
             ]
         }
         for name in ("affine", "blur", "noise"):
-            value = getattr(tokens, name)
-            if value is not None:
-                record[name] = [round(float(v), 4) for v in value[b].reshape(-1)]
+            record[name] = [round(float(v), 4) for v in getattr(tokens, name)[b].reshape(-1)]
         records.append(record)
     return records
 
@@ -125,6 +127,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="default 0.5 (new concepts)",
     )
     p.add_argument("--seed", type=argtypes.seed, default=0)
+    p.add_argument(
+        "--max-strokes",
+        type=argtypes.positive_int,
+        default=MAX_SAMPLE_STROKES,
+        help="a concept stops by force after this many strokes (default %(default)s)",
+    )
     p.add_argument(
         "--out", type=argtypes.png_file, default="concepts.png", help="grid image to write (PNG)"
     )
@@ -169,7 +177,9 @@ def run(args: argparse.Namespace) -> int:
     if args.exemplars and args.nearest:
         raise GNSError("choose one of --exemplars and --nearest")
     parts = load_type_prior(args.weights, device=resolve_device(args.device))
-    types, log_prob = sample_types(args.n, args.temperature, args.seed, parts)
+    types, log_prob = sample_types(
+        args.n, args.temperature, args.seed, parts, max_strokes=args.max_strokes
+    )
     records = types_to_json(types, log_prob)
     if args.nearest:
         records = _save_nearest_grid(types, records, args)
@@ -191,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
                 {
                     "seed": args.seed,
                     "temperature": args.temperature,
+                    "max_strokes": args.max_strokes,
                     "exemplars": args.exemplars,
                     "weights": args.weights or "shipped",
                     "device": args.device,
@@ -234,11 +245,14 @@ def sample_statistics(
     temperature: float = 1.0,
     seed: int = 0,
     batch_size: int = 250,
+    max_strokes: int | None = None,
 ) -> dict:
     """Checks of the prior's samples: stroke counts, ink inside the frame, finiteness.
 
     A sample keeps its ink inside the frame when every point of its rendered curves lies in
-    ``[0, 104]`` on both axes.
+    ``[0, 104]`` on both axes. ``max_strokes`` is the stroke cap (default: none but the
+    model's own, so the numbers describe the model; ``gns-pyro sample`` caps at
+    :data:`MAX_SAMPLE_STROKES`).
     """
     from gns_pyro.renderer import sample_strokes
 
@@ -246,7 +260,7 @@ def sample_statistics(
     pyro.set_rng_seed(seed)
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
-        types, log_prob = sample_types(m, temperature, None, parts)
+        types, log_prob = sample_types(m, temperature, None, parts, max_strokes=max_strokes)
         points, ink = sample_strokes(
             types.control_points[types.stroke_mask], types.num_control[types.stroke_mask]
         )
@@ -260,10 +274,14 @@ def sample_statistics(
         counts.append(types.num_strokes)
         finite.append(torch.isfinite(log_prob) & torch.isfinite(types.offsets).flatten(1).all(1))
     counts, inside, finite = torch.cat(counts), torch.cat(inside), torch.cat(finite)
+    outside = counts[~inside].float()
     return {
         "n": n,
         "temperature": temperature,
+        "max_strokes": max_strokes or parts.max_parts,
         "mean_strokes": float(counts.float().mean()),
+        "largest_strokes": int(counts.max()),
         "fraction_inside_frame": float(inside.float().mean()),
+        "mean_strokes_when_outside": float(outside.mean()) if len(outside) else None,
         "all_finite": bool(finite.all()),
     }

@@ -1,19 +1,25 @@
-"""Training the type prior: maximum likelihood of the observed GenerateType program.
+"""Training the type prior: maximum likelihood of the observed GenerateType program, with SVI.
 
 Conditioning the program on real drawings makes the canvas at stroke ``i`` the render of the
-true strokes before it, so the teacher-forced log-likelihood is ``trace.log_prob_sum()`` of
-``generate_type(parts, parses=batch)``; training maximizes it with Adam.
+true strokes before it. Every site of ``generate_type(parts, parses=batch)`` is observed, so
+with an empty guide ``Trace_ELBO`` is exactly the negative log-likelihood, and
+``pyro.infer.SVI`` with ``pyro.optim.ReduceLROnPlateau`` (Adam, the learning rate decayed when
+the validation NLL stalls) is maximum-likelihood training. The nets reach the optimizer through
+``pyro.module`` and the param store, which is cleared first so it holds exactly these nets.
 
 Data: the background stroke drawings of every available alphabet except those excluded
-(default: Tagalog, held out for the parsing evaluation), split by character (10% of characters,
-fixed seed) into training and validation. Each epoch writes a checkpoint atomically;
-``resume=True`` continues from it. The best epoch by validation NLL is kept, and the run ends
-with a JSON record: data used, settings, epochs, wall time, train and validation NLL per
-drawing and per stroke, and two ablations (untrained nets; trained nets with a blank canvas).
+(default: Tagalog, held out for the parsing evaluation), strokes shorter than
+``min_stroke_length`` pixels dropped (drawings left with none dropped too), split by character
+(10% of characters, fixed seed) into training and validation. Each epoch writes a checkpoint
+atomically; ``resume=True`` continues from it. Training stops early when the validation NLL has
+not improved for ``early_stop`` epochs; the best epoch is kept, and the run ends with a JSON
+record: data used, settings, epochs, steps, wall time and device, the learning curve, train and
+validation NLL per drawing and per stroke, and two ablations (untrained nets; trained nets with
+a blank canvas). The returned nets are frozen and in eval mode.
 
 Example (shell)::
 
-    gns-pyro train --out runs/type_prior --epochs 30          # then --resume after a kill
+    gns-pyro train --out runs/type_prior --epochs 60          # then --resume after a kill
 """
 
 from __future__ import annotations
@@ -32,12 +38,31 @@ from pyro import poutine
 
 import gns_pyro
 from gns_pyro.data.dataset import SplineDataset, load_spline_dataset
+from gns_pyro.data.preprocess import SplineSettings
 from gns_pyro.errors import GNSError
 from gns_pyro.fileio import atomic_write_bytes, file_sha256, save_json
 from gns_pyro.models.character import CharacterParts
 from gns_pyro.models.type_prior import generate_type, type_log_prob
+from gns_pyro.nets.stroke import ATTENTION_SIZE, HIDDEN_SIZE, StrokeNet
 from gns_pyro.parses import Parses
 from gns_pyro.pretrained import TYPE_PRIOR_RECORD, TYPE_PRIOR_WEIGHTS, save_type_prior
+
+#: Strokes shorter than this (pen path, pixels) are dropped from the training drawings: 5.7% of
+#: the strokes are under 1 px (pen dots) and 7.4% under 5 px. The paper drops strokes under a
+#: minimum length but the released code does not give the type prior's threshold (its
+#: sketch-model loader uses 20 px, which drops 15.8% of the strokes, many of them real ticks).
+MIN_STROKE_LENGTH = 5.0
+
+
+#: What versions of gns-pyro without these training settings did (so their checkpoints resume).
+SETTINGS_BEFORE_THEY_EXISTED = {
+    "min_stroke_length": 0.0,
+    "hidden_size": 128,
+    "attention_size": 32,
+    "stroke_dropout": 0.0,
+    "augment_scale": 0.0,
+    "augment_shift": 0.0,
+}
 
 
 @dataclasses.dataclass
@@ -45,12 +70,21 @@ class TrainSettings:
     """How the type prior is trained.
 
     :param epochs: most passes over the training drawings.
-    :param batch_size: drawings per Adam step.
-    :param lr: initial learning rate.
+    :param batch_size: drawings per SVI step.
+    :param lr: initial learning rate (Adam).
     :param lr_decay: factor applied to the learning rate when validation NLL stalls.
     :param lr_patience: epochs without improvement before a decay.
     :param early_stop: epochs without improvement before training stops.
-    :param grad_clip: gradient norm clip.
+    :param grad_clip: gradient norm clip, per parameter tensor (``pyro.optim`` ``clip_norm``).
+    :param min_stroke_length: strokes whose pen path is shorter (pixels) are dropped before
+        training, and drawings left with none; 0 keeps every stroke.
+    :param hidden_size: LSTM units of the stroke net.
+    :param attention_size: width of the stroke net's attention layer.
+    :param stroke_dropout: dropout on the stroke net's LSTM output (training only).
+    :param augment_scale: each training drawing of a batch is warped, about its centroid, by
+        per-axis scales drawn from ``1 +- augment_scale``...
+    :param augment_shift: ...and shifted by up to this many pixels per axis (a drawing that
+        would leave the frame is kept as it is); 0 and 0 train on the drawings as they are.
     :param seed: seed of the split, the batch order and initialization.
     :param val_fraction: fraction of characters held out for validation.
     :param exclude: alphabets never trained on (Tagalog is the parsing test set).
@@ -60,13 +94,19 @@ class TrainSettings:
         per character; ``max_drawings`` then picks a seeded subset of characters).
     """
 
-    epochs: int = 30
+    epochs: int = 60
     batch_size: int = 64
     lr: float = 1e-3
     lr_decay: float = 0.5  # multiply the learning rate by this when validation stalls
     lr_patience: int = 2  # epochs without improvement before decaying
     early_stop: int = 6  # epochs without improvement before stopping
     grad_clip: float = 5.0
+    min_stroke_length: float = MIN_STROKE_LENGTH
+    hidden_size: int = HIDDEN_SIZE
+    attention_size: int = ATTENTION_SIZE
+    stroke_dropout: float = 0.1
+    augment_scale: float = 0.15
+    augment_shift: float = 6.0
     seed: int = 0
     val_fraction: float = 0.1
     exclude: tuple[str, ...] = ("Tagalog",)
@@ -108,6 +148,7 @@ def _data_record(train: SplineDataset, val: SplineDataset, settings: TrainSettin
         "alphabets": sorted(set(train.alphabets) | set(val.alphabets)),
         "excluded_alphabets": list(settings.exclude) if settings.data == "omniglot" else [],
         "spline_settings": train.settings.as_dict(),
+        "drawings_dropped": train.dropped,  # every stroke under min_stroke_length
         "train": {
             "drawings": len(train),
             "characters": len(set(train.character_ids)),
@@ -122,31 +163,79 @@ def _data_record(train: SplineDataset, val: SplineDataset, settings: TrainSettin
     }
 
 
+def type_model(parts: CharacterParts, batch: Parses) -> None:
+    """The observed GenerateType program, scaled to a mean over the batch's drawings (so the
+    gradient size does not depend on the batch size)."""
+    with poutine.scale(scale=1.0 / len(batch)):
+        generate_type(parts, parses=batch)
+
+
+def empty_guide(parts: CharacterParts, batch: Parses) -> None:
+    """Every site of :func:`type_model` is observed: nothing to guess."""
+
+
+def make_optimizer(settings: TrainSettings) -> pyro.optim.PyroLRScheduler:
+    """Adam under ``ReduceLROnPlateau``, as a ``pyro.optim`` scheduler with gradient clipping."""
+    return pyro.optim.ReduceLROnPlateau(
+        {
+            "optimizer": torch.optim.Adam,
+            "optim_args": {"lr": settings.lr},
+            "factor": settings.lr_decay,
+            # torch counts the epochs *beyond* patience: decay on the lr_patience-th stale one
+            "patience": settings.lr_patience - 1,
+        },
+        clip_args={"clip_norm": settings.grad_clip},
+    )
+
+
+def new_parts(settings: TrainSettings) -> CharacterParts:
+    """Untrained nets of the architecture ``settings`` asks for."""
+    return CharacterParts(
+        stroke_net=StrokeNet(
+            hidden_size=settings.hidden_size,
+            attention_size=settings.attention_size,
+            dropout=settings.stroke_dropout,
+        )
+    )
+
+
 @dataclasses.dataclass
 class TrainState:
     """Everything a run carries from epoch to epoch (and saves in its checkpoint)."""
 
     parts: CharacterParts
-    optimizer: torch.optim.Optimizer
+    optimizer: pyro.optim.PyroLRScheduler
+    svi: pyro.infer.SVI
     untrained: dict  # the initial weights, for the untrained-nets ablation
     history: list = dataclasses.field(default_factory=list)
     best_val: float = math.inf
     best_state: dict | None = None
     best_epoch: int = -1
     next_epoch: int = 0
+    steps: int = 0
     elapsed: float = 0.0
+
+    @property
+    def lr(self) -> float:
+        """The current learning rate (every parameter has the same schedule)."""
+        for scheduler in self.optimizer.optim_objs.values():
+            return scheduler.optimizer.param_groups[0]["lr"]
+        return self._pending_lr
+
+    _pending_lr: float = math.nan
 
     def checkpoint(self, settings: TrainSettings) -> dict:
         """The state as plain tensors, numbers and settings (loaded with ``weights_only``)."""
         return {
             "epoch": self.next_epoch - 1,
             "model": self.parts.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.optimizer.get_state(),
             "untrained": self.untrained,
             "history": self.history,
             "best_val": self.best_val,
             "best_state": self.best_state,
             "best_epoch": self.best_epoch,
+            "steps": self.steps,
             "elapsed": self.elapsed,
             "settings": dataclasses.asdict(settings),
         }
@@ -156,14 +245,21 @@ def load_training_data(
     settings: TrainSettings, data_dir=None, progress: bool = False
 ) -> tuple[SplineDataset, SplineDataset]:
     """The training and validation sets that ``settings`` describe (split by character)."""
+    splines = SplineSettings(min_stroke_length=settings.min_stroke_length)
     if settings.data == "kanji":
         from gns_pyro.data.kanjivg import load_kanji_dataset
 
         data = load_kanji_dataset(
-            data_dir, max_kanji=settings.max_drawings, seed=settings.seed, progress=progress
+            data_dir,
+            settings=splines,
+            max_kanji=settings.max_drawings,
+            seed=settings.seed,
+            progress=progress,
         )
     elif settings.data == "omniglot":
-        data = load_spline_dataset(data_dir, exclude_alphabets=settings.exclude, progress=progress)
+        data = load_spline_dataset(
+            data_dir, exclude_alphabets=settings.exclude, settings=splines, progress=progress
+        )
         if settings.max_drawings:
             generator = torch.Generator().manual_seed(settings.seed)
             keep = torch.randperm(len(data), generator=generator)
@@ -179,14 +275,22 @@ def load_training_data(
 def start_or_resume(
     settings: TrainSettings, device: torch.device, checkpoint_path: Path, resume: bool
 ) -> TrainState:
-    """Fresh nets and optimizer, or the state saved at ``checkpoint_path`` when resuming."""
+    """Fresh nets and optimizer, or the state saved at ``checkpoint_path`` when resuming.
+
+    The param store is cleared: the optimizer must see exactly these nets (``pyro.module``
+    would otherwise hand it tensors of nets registered earlier under the same name).
+    """
     torch.manual_seed(settings.seed)
     pyro.set_rng_seed(settings.seed)
-    parts = CharacterParts().to(device)
+    pyro.clear_param_store()
+    parts = new_parts(settings).to(device)
+    optimizer = make_optimizer(settings)
     state = TrainState(
         parts,
-        torch.optim.Adam(parts.parameters(), lr=settings.lr),
+        optimizer,
+        pyro.infer.SVI(type_model, empty_guide, optimizer, pyro.infer.Trace_ELBO()),
         {k: v.clone() for k, v in parts.state_dict().items()},
+        _pending_lr=settings.lr,
     )
     if not (resume and checkpoint_path.exists()):
         return state
@@ -196,15 +300,19 @@ def start_or_resume(
         raise GNSError(
             f"{checkpoint_path} is not a readable checkpoint ({err}); use another --out"
         ) from err
-    # everything but the epoch budget must match: resuming may extend a run
-    same = {k: v for k, v in ckpt["settings"].items() if k != "epochs"}
+    # everything but the epoch budget must match: resuming may extend a run. A setting that a
+    # checkpoint of an older version lacks had that version's fixed behaviour.
+    saved = {**SETTINGS_BEFORE_THEY_EXISTED, **ckpt.get("settings", {})}
+    same = {k: v for k, v in saved.items() if k != "epochs"}
     if same != {k: v for k, v in dataclasses.asdict(settings).items() if k != "epochs"}:
         raise GNSError(
-            f"{checkpoint_path} was made with other settings {ckpt['settings']}; "
+            f"{checkpoint_path} was made with other settings {ckpt.get('settings')}; "
             "use another --out or the same settings"
         )
     parts.load_state_dict(ckpt["model"])
-    state.optimizer.load_state_dict(ckpt["optimizer"])
+    optimizer.set_state(ckpt["optimizer"])  # taken up by each parameter at its first step
+    lrs = [o["optimizer"]["param_groups"][0]["lr"] for o in ckpt["optimizer"].values()]
+    state._pending_lr = lrs[0] if lrs else settings.lr
     state.untrained = ckpt["untrained"]
     state.history, state.best_val, state.best_state = (
         ckpt["history"],
@@ -212,14 +320,52 @@ def start_or_resume(
         ckpt["best_state"],
     )
     state.best_epoch, state.next_epoch = ckpt["best_epoch"], ckpt["epoch"] + 1
-    state.elapsed = ckpt["elapsed"]
+    state.steps, state.elapsed = ckpt["steps"], ckpt["elapsed"]
     return state
+
+
+def _check_param_store(parts: CharacterParts) -> None:
+    """The param store must hold exactly the nets being trained (see :func:`start_or_resume`)."""
+    stored = {id(v) for v in pyro.get_param_store().values()}
+    own = {id(v) for v in parts.parameters() if v.requires_grad}
+    if stored != own:
+        raise GNSError(
+            "the Pyro param store holds parameters other than the nets being trained; "
+            "call pyro.clear_param_store() before training"
+        )
+
+
+def augment(
+    parses: Parses, scale: float, shift: float, generator: torch.Generator | None = None
+) -> Parses:
+    """Each drawing warped about its control-point centroid by per-axis scales in
+    ``1 +- scale`` and shifted by up to ``shift`` pixels per axis (the token model's kind of
+    warp); drawings that the warp would take outside the frame are left as they are."""
+    from gns_pyro.renderer import IMAGE_SIZE, apply_affine
+
+    if scale == 0 and shift == 0:
+        return parses
+    B = len(parses)
+
+    def uniform(width):
+        return (torch.rand(B, 2, generator=generator) * 2 - 1) * width
+
+    dtype, device = parses.locations.dtype, parses.locations.device
+    affine = torch.cat([1 + uniform(scale), uniform(shift)], -1).to(device, dtype)
+    warped = apply_affine(parses.control_points, parses.num_control, affine)
+    real = torch.arange(warped.shape[2], device=device) < parses.num_control.unsqueeze(-1)
+    outside = ((warped < 0) | (warped > IMAGE_SIZE - 1)).any(-1) & real
+    keep = outside.flatten(1).any(1)  # (B,) drawings that stay as they are
+    warped = torch.where(keep[:, None, None, None], parses.control_points, warped)
+    offsets = (warped[:, :, 1:] - warped[:, :, :-1]) * parses.offset_mask.unsqueeze(-1)
+    locations = warped[:, :, 0] * parses.stroke_mask.unsqueeze(-1)
+    return parses.replace(locations=locations, offsets=offsets)
 
 
 def train_epoch(
     state: TrainState, train: SplineDataset, settings: TrainSettings, epoch: int, progress: bool
 ) -> float:
-    """One pass of Adam steps over ``train`` (shuffled by the epoch's seed); returns the mean
+    """One pass of SVI steps over ``train`` (shuffled by the epoch's seed); returns the mean
     training NLL per drawing."""
     from tqdm import tqdm
 
@@ -236,16 +382,15 @@ def train_epoch(
     )
     with pyro.validation_enabled(False):
         for idx in bar:
-            batch = train.parses[idx].trim().to(device)
-            trace = poutine.trace(generate_type).get_trace(parts, parses=batch)
-            loss = -trace.log_prob_sum() / len(idx)
-            if not torch.isfinite(loss):
-                raise GNSError(f"training loss became {loss.item()} at epoch {epoch + 1}")
-            state.optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(parts.parameters(), settings.grad_clip)
-            state.optimizer.step()
-            running += loss.item() * len(idx)
+            batch = train.parses[idx].trim()
+            batch = augment(batch, settings.augment_scale, settings.augment_shift, generator)
+            loss = state.svi.step(parts, batch.to(device))  # mean NLL per drawing of the batch
+            if not math.isfinite(loss):
+                raise GNSError(f"training loss became {loss} at epoch {epoch + 1}")
+            if state.steps == 0 or seen == 0:
+                _check_param_store(parts)
+            state.steps += 1
+            running += loss * len(idx)
             seen += len(idx)
             bar.set_postfix(nll=f"{running / seen:.2f}")
     return running / seen
@@ -259,8 +404,9 @@ def run_epochs(
     checkpoint_path: Path,
     progress: bool,
 ) -> None:
-    """Epochs until the budget or early stopping: validate, keep the best weights, decay the
-    learning rate when validation stalls, and checkpoint atomically after every epoch."""
+    """Epochs until the budget or early stopping: validate, keep the best weights, let the
+    scheduler decay the learning rate when validation stalls, and checkpoint atomically after
+    every epoch."""
     from tqdm import tqdm
 
     stale = sum(1 for _ in _since_best(state.history, state.best_epoch))
@@ -268,6 +414,7 @@ def run_epochs(
         if stale >= settings.early_stop:
             break
         t0 = time.perf_counter()
+        lr = state.lr
         train_nll = train_epoch(state, train, settings, epoch, progress)
         val_nll = evaluate_nll(state.parts, val.parses)
         seconds = time.perf_counter() - t0
@@ -275,10 +422,11 @@ def run_epochs(
         state.history.append(
             {
                 "epoch": epoch + 1,
+                "steps": state.steps,
                 "train_nll_per_drawing": train_nll,
                 "val_nll_per_drawing": val_nll["per_drawing"],
                 "val_nll_per_stroke": val_nll["per_stroke"],
-                "lr": state.optimizer.param_groups[0]["lr"],
+                "lr": lr,
                 "seconds": seconds,
             }
         )
@@ -288,13 +436,11 @@ def run_epochs(
                 k: v.detach().cpu().clone() for k, v in state.parts.state_dict().items()
             }
         stale = sum(1 for _ in _since_best(state.history, state.best_epoch))
-        if stale and stale % settings.lr_patience == 0:
-            for group in state.optimizer.param_groups:
-                group["lr"] *= settings.lr_decay
+        state.optimizer.step(val_nll["per_drawing"])  # ReduceLROnPlateau reads the val NLL
         tqdm.write(  # one line per epoch, with or without progress bars
             f"epoch {epoch + 1}: train NLL {train_nll:.2f}, "
             f"val NLL {val_nll['per_drawing']:.2f} per drawing "
-            f"({val_nll['per_stroke']:.2f} per stroke), {seconds:.0f} s"
+            f"({val_nll['per_stroke']:.2f} per stroke), lr {lr:.2g}, {seconds:.0f} s"
         )
         state.next_epoch = epoch + 1
         ckpt = state.checkpoint(settings)
@@ -311,7 +457,7 @@ def training_record(
     parts, device = state.parts, state.parts.device
     parts.load_state_dict(state.best_state)
     parts.eval()
-    untrained = CharacterParts().to(device)
+    untrained = new_parts(settings).to(device)
     untrained.load_state_dict(state.untrained)
     return {
         "gns_pyro_version": gns_pyro.__version__,
@@ -321,8 +467,11 @@ def training_record(
         "data": _data_record(train, val, settings),
         "settings": dataclasses.asdict(settings),
         "architecture": parts.config(),
+        "device": str(device),
         "epochs_run": len(state.history),
+        "steps": state.steps,
         "best_epoch": state.best_epoch,
+        "stopped_early": len(state.history) < settings.epochs,
         "wall_seconds": state.elapsed,
         "nll": {
             "train": evaluate_nll(parts, train.parses),
@@ -372,6 +521,9 @@ def train_type_prior(
     if install:
         shutil.copyfile(out_dir / "type_prior.pt", TYPE_PRIOR_WEIGHTS)
         shutil.copyfile(out_dir / "type_prior.json", TYPE_PRIOR_RECORD)
+    # outside training the nets are only read: frozen, in eval mode, out of the param store
+    state.parts.eval().requires_grad_(False)
+    pyro.clear_param_store()
     return record
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 from gns_pyro import argtypes
@@ -16,8 +17,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "train",
         help="train the type prior's nets on Omniglot stroke data",
         description="Train the location, stroke and termination nets by maximum likelihood of "
-        "the observed GenerateType program. Writes OUT/type_prior.pt, OUT/type_prior.json and "
-        "a checkpoint per epoch (continue with --resume).",
+        "the observed GenerateType program (pyro.infer.SVI with an empty guide, Adam under "
+        "ReduceLROnPlateau, early stopping on the validation NLL). Writes OUT/type_prior.pt, "
+        "OUT/type_prior.json (with the learning curve) and a checkpoint per epoch (continue "
+        "with --resume).",
     )
     p.add_argument(
         "--data",
@@ -38,10 +41,48 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default="runs/type_prior",
         help="output folder (default %(default)s)",
     )
-    p.add_argument("--epochs", type=argtypes.positive_int, default=defaults.epochs)
-    p.add_argument("--batch-size", type=argtypes.positive_int, default=defaults.batch_size)
-    p.add_argument("--lr", type=argtypes.positive_float, default=defaults.lr)
-    p.add_argument("--seed", type=argtypes.seed, default=defaults.seed)
+    p.add_argument(
+        "--epochs",
+        type=argtypes.positive_int,
+        default=defaults.epochs,
+        help="most epochs; training stops earlier when the validation NLL stalls",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=argtypes.positive_int,
+        default=defaults.batch_size,
+        help="drawings per step",
+    )
+    p.add_argument(
+        "--lr",
+        type=argtypes.positive_float,
+        default=defaults.lr,
+        help="initial learning rate (Adam)",
+    )
+    p.add_argument(
+        "--lr-decay",
+        type=argtypes.open_fraction,
+        default=defaults.lr_decay,
+        help="multiply the learning rate by this when the validation NLL stalls",
+    )
+    p.add_argument(
+        "--lr-patience",
+        type=argtypes.positive_int,
+        default=defaults.lr_patience,
+        help="epochs without improvement before the learning rate decays",
+    )
+    p.add_argument(
+        "--grad-clip",
+        type=argtypes.positive_float,
+        default=defaults.grad_clip,
+        help="gradient norm clip, per parameter tensor",
+    )
+    p.add_argument(
+        "--seed",
+        type=argtypes.seed,
+        default=defaults.seed,
+        help="seed of the split and the batches",
+    )
     p.add_argument(
         "--val-fraction",
         type=argtypes.open_fraction,
@@ -56,6 +97,42 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-drawings", type=argtypes.positive_int, default=None, help="use a subset (smoke runs)"
+    )
+    p.add_argument(
+        "--min-stroke-length",
+        type=argtypes.nonnegative_float,
+        default=defaults.min_stroke_length,
+        help="drop strokes whose pen path is shorter than this many pixels (0 keeps all)",
+    )
+    p.add_argument(
+        "--hidden-size",
+        type=argtypes.positive_int,
+        default=defaults.hidden_size,
+        help="LSTM units of the stroke net",
+    )
+    p.add_argument(
+        "--attention-size",
+        type=argtypes.positive_int,
+        default=defaults.attention_size,
+        help="attention width of the stroke net",
+    )
+    p.add_argument(
+        "--stroke-dropout",
+        type=argtypes.rate,
+        default=defaults.stroke_dropout,
+        help="dropout on the stroke net's LSTM output while training",
+    )
+    p.add_argument(
+        "--augment-scale",
+        type=argtypes.rate,
+        default=defaults.augment_scale,
+        help="warp each training drawing by per-axis scales in 1 +- this",
+    )
+    p.add_argument(
+        "--augment-shift",
+        type=argtypes.nonnegative_float,
+        default=defaults.augment_shift,
+        help="and shift it by up to this many pixels per axis",
     )
     p.add_argument(
         "--early-stop",
@@ -85,18 +162,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """``gns-pyro train``: prints a JSON summary of the record."""
-    settings = TrainSettings(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        val_fraction=args.val_fraction,
-        exclude=tuple(args.exclude),
-        max_drawings=args.max_drawings,
-        early_stop=args.early_stop,
-        device=args.device,
-        data=args.data,
-    )
+    # every TrainSettings field has its option of the same name
+    names = {f.name for f in dataclasses.fields(TrainSettings)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    settings = TrainSettings(**{**values, "exclude": tuple(args.exclude)})
     record = train_type_prior(
         args.out,
         settings,
@@ -108,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
     summary = {
         "out": args.out,
         "epochs_run": record["epochs_run"],
+        "steps": record["steps"],
         "best_epoch": record["best_epoch"],
         "wall_seconds": round(record["wall_seconds"], 1),
         "val_nll_per_drawing": record["nll"]["validation"]["per_drawing"],

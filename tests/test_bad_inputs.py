@@ -298,6 +298,8 @@ def _cases():
     for value in ("-1", str(2**32), "1e3"):
         usage(f"sample--seed={value}", ["sample", "--seed", value], "--seed")
     error("sample-too-many-exemplars", ["sample", "--n", "2000", "--exemplars", "50"], "20000")
+    for value in ("0", "-1", "x"):
+        usage(f"sample--max-strokes={value}", ["sample", "--max-strokes", value], "--max-strokes")
 
     # --- output paths, checked before any work
     out_cases = {
@@ -400,6 +402,15 @@ def _cases():
         usage(f"train--lr={value}", [*train, "--lr", value], "--lr")
     for value in ("0", "1", "1.5", "-0.1", "nan"):
         usage(f"train--val-fraction={value}", [*train, "--val-fraction", value], "--val-fraction")
+    for flag in ("--min-stroke-length", "--augment-shift"):
+        for value in ("-1", "nan", "x"):
+            usage(f"train{flag}={value}", [*train, flag, value], flag)
+    for flag in ("--stroke-dropout", "--augment-scale"):
+        for value in ("1", "-0.1", "nan"):
+            usage(f"train{flag}={value}", [*train, flag, value], flag)
+    for flag in ("--hidden-size", "--attention-size"):
+        for value in ("0", "x"):
+            usage(f"train{flag}={value}", [*train, flag, value], flag)
     error("train-missing-data", ["train", "--data-dir", "{tmp}/none", "--out", OUT], "none")
 
     # --- data

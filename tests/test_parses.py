@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from gns_pyro.parses import Parses
+from gns_pyro.parses import Parses, Tokens
 
 
 def _drawings():
@@ -76,7 +76,31 @@ def test_curves_follow_the_drawn_control_points_warp_included():
     np.testing.assert_allclose(first[-1], line[-1], atol=1e-5)
     np.testing.assert_allclose(first[:, 1], 20.0, atol=1e-5)
     # a token warp (scale x by 2 about the centroid) is applied to what is drawn
-    tokens = types[:1].replace(affine=torch.tensor([[2.0, 1.0, 0.0, 0.0]]))
+    tokens = Tokens.of(
+        types[:1], torch.tensor([[2.0, 1.0, 0.0, 0.0]]), torch.ones(1), torch.ones(1) * 0.01
+    )
     warped = tokens.drawn_control_points()[0][0]
     np.testing.assert_allclose(warped[:, 0], [-10.0, 30.0, 70.0], atol=1e-4)
     np.testing.assert_allclose(tokens.curves()[0][0][[0, -1], 0], [-10.0, 70.0], atol=1e-4)
+
+
+def test_tokens_carry_render_variables_and_keep_their_types_slots():
+    line = np.array([[10.0, 20.0], [30.0, 20.0], [50.0, 20.0]])
+    types = Parses.from_control_points([[line], [line, line + [0.0, 30.0]]])
+    tokens = Tokens.of(
+        types, torch.tensor([[1.0, 1.0, 0.0, 0.0]] * 2), torch.ones(2), torch.ones(2)
+    )
+    # indexing, trimming, moving and concatenating keep tokens tokens, in their types' slots
+    for derived in (tokens[1:], tokens[:1].trim(), tokens.to(dtype=torch.float64)):
+        assert isinstance(derived, Tokens)
+    assert tokens[:1].trim().same_slots(types[:1].trim())
+    both = Tokens.cat([tokens[:1], tokens[1:]])
+    assert isinstance(both, Tokens) and both.same_slots(types)
+    torch.testing.assert_close(both.blur, tokens.blur)
+    assert type(tokens.strokes) is Parses and tokens.strokes.same_slots(types)
+    # a type is not a token, and a token needs all three render variables with their shapes
+    with pytest.raises(TypeError, match="Parses.cat was given Tokens"):
+        Parses.cat([types, tokens])
+    with pytest.raises(ValueError, match="blur of shape"):
+        Tokens.of(types, torch.ones(2, 4), torch.ones(3), torch.ones(2))
+    assert not hasattr(types, "affine")

@@ -98,8 +98,20 @@ def test_render_range_and_defaults():
     assert img.shape == (3, 105, 105)
     assert img.min() >= 1e-4 - 1e-12 and img.max() <= 1 - 1e-4 + 1e-12
     assert ((img > 0.5).sum((1, 2)) > 100).all()
-    noisy = render(parses.replace(noise=torch.full((3,), 0.2, dtype=torch.float64)))
+    noisy = render(parses, noise=torch.full((3,), 0.2, dtype=torch.float64))
     assert noisy.min().item() == pytest.approx(0.2)
+    # tokens are drawn with their own blur, noise and warp
+    from gns_pyro.parses import Tokens
+
+    identity = torch.tensor([[1.0, 1.0, 0.0, 0.0]] * 3, dtype=torch.float64)
+    blur = torch.full((3,), 2.0, dtype=torch.float64)
+    noise = torch.full((3,), 0.2, dtype=torch.float64)
+    tokens = Tokens.of(parses, identity, blur, noise)
+    torch.testing.assert_close(render(tokens), render(parses, blur, noise))
+    shifted = Tokens.of(parses, identity + torch.tensor([0.0, 0.0, 4.0, 0.0]), blur, noise)
+    torch.testing.assert_close(
+        render(shifted)[..., 30:70, 30:70], render(tokens)[..., 30:70, 26:66]
+    )
 
 
 def test_batched_equals_item_by_item():

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from gns_pyro.cli import main
-from gns_pyro.parses import Parses
+from gns_pyro.parses import Parses, Tokens
 from gns_pyro.sample import tokens_to_json
 
 
@@ -25,10 +25,33 @@ def test_sample_json_carries_its_settings_and_exemplars(tmp_path, capsys):
 
 def test_tokens_to_json_applies_the_warp():
     strokes = [[torch.tensor([[10.0, 20.0], [30.0, 40.0]])]]
-    tokens = Parses.from_control_points(strokes)
+    types = Parses.from_control_points(strokes)
+    tokens = Tokens.of(types, torch.tensor([[1.0, 1.0, 0.0, 0.0]]), torch.ones(1), torch.ones(1))
     identity = tokens_to_json(tokens)[0]["strokes"][0]
     np.testing.assert_allclose(identity, [[10.0, 20.0], [30.0, 40.0]])
     shifted = tokens.replace(affine=torch.tensor([[1.0, 1.0, 5.0, -3.0]]))  # scales 1, shift
     record = tokens_to_json(shifted)[0]
     np.testing.assert_allclose(record["strokes"][0], [[15.0, 17.0], [35.0, 37.0]])
     assert record["affine"] == [1.0, 1.0, 5.0, -3.0]
+
+
+def test_sample_caps_the_strokes_of_a_concept(tmp_path, capsys):
+    from gns_pyro.models import CharacterParts
+    from gns_pyro.sample import MAX_SAMPLE_STROKES, sample_types
+
+    # untrained nets rarely stop: the cap is what ends their types
+    torch.manual_seed(0)
+    parts = CharacterParts().eval()
+    with torch.no_grad():
+        parts.termination_net.head[-1].bias.fill_(-20.0)  # "never stop"
+    types, log_prob = sample_types(3, temperature=1.0, seed=0, parts=parts)
+    assert (types.num_strokes == MAX_SAMPLE_STROKES).all()
+    assert torch.isfinite(log_prob).all()
+    types, _ = sample_types(3, temperature=1.0, seed=0, parts=parts, max_strokes=2)
+    assert (types.num_strokes == 2).all()
+    out = tmp_path / "grid.png"
+    argv = ["sample", "--n", "2", "--max-strokes", "1", "--json", "--out", str(out)]
+    assert main(argv) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["max_strokes"] == 1
+    assert all(len(t["strokes"]) == 1 for t in record["types"])

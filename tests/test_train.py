@@ -83,3 +83,123 @@ def test_cuda_asked_without_cuda(tmp_path, omniglot_dir):
         pytest.skip("CUDA is present here")
     with pytest.raises(Exception, match="CUDA is not available"):
         train_type_prior(tmp_path, TrainSettings(device="cuda"), data_dir=omniglot_dir)
+
+
+@pytest.mark.data
+def test_svi_steps_lower_the_validation_nll(omniglot_dir):
+    import dataclasses
+    from pathlib import Path
+
+    import pyro
+
+    from gns_pyro.train import evaluate_nll, load_training_data, start_or_resume
+
+    settings = TrainSettings(max_drawings=200, batch_size=40, lr=3e-3, seed=1)
+    train, val = load_training_data(settings, omniglot_dir)
+    state = start_or_resume(settings, torch.device("cpu"), Path("/nonexistent"), resume=False)
+    before = evaluate_nll(state.parts, val.parses)["per_drawing"]
+    state.parts.train()
+    batch = train.parses[torch.arange(40)].trim()
+    with pyro.validation_enabled(False):
+        for _ in range(8):
+            loss = state.svi.step(state.parts, batch)
+    after = evaluate_nll(state.parts, val.parses)["per_drawing"]
+    assert after < before - 1.0, (before, after)
+    # Trace_ELBO with every site observed is the mean NLL per drawing of the batch
+    state.parts.eval()
+    with torch.no_grad(), pyro.validation_enabled(False):
+        nll = evaluate_nll(state.parts, batch)["per_drawing"]
+    state.parts.train()
+    assert state.svi.evaluate_loss(state.parts, batch) == pytest.approx(nll, rel=0.05)
+    assert dataclasses.asdict(settings)["min_stroke_length"] == settings.min_stroke_length
+    assert loss > 0
+
+
+@pytest.mark.data
+def test_param_store_holds_exactly_the_nets_being_trained(omniglot_dir, tmp_path):
+    import pyro
+
+    from gns_pyro.models import CharacterParts, generate_type
+
+    # a module registered earlier under the same name must not reach the optimizer
+    stale = CharacterParts()
+    generate_type(stale, batch_size=1)
+    assert len(pyro.get_param_store()) > 0
+    settings = TrainSettings(epochs=1, max_drawings=30, batch_size=30)
+    from gns_pyro.train import load_training_data, start_or_resume, train_epoch
+
+    train, _ = load_training_data(settings, omniglot_dir)
+    state = start_or_resume(settings, torch.device("cpu"), tmp_path / "none.pt", resume=False)
+    before = {k: v.clone() for k, v in state.parts.state_dict().items()}
+    train_epoch(state, train, settings, 0, progress=False)
+    stored = {id(v) for v in pyro.get_param_store().values()}
+    assert stored == {id(p) for p in state.parts.parameters()}
+    assert stored.isdisjoint(id(p) for p in stale.parameters())
+    changed = [k for k, v in state.parts.state_dict().items() if not torch.equal(v, before[k])]
+    assert any(k.startswith("stroke_net.end_head") for k in changed)
+
+
+@pytest.mark.data
+def test_trained_nets_are_frozen_and_short_strokes_dropped(omniglot_dir, tmp_path):
+    import pyro
+
+    settings = TrainSettings(epochs=1, max_drawings=60, batch_size=30, min_stroke_length=15.0)
+    record = train_type_prior(tmp_path, settings, data_dir=omniglot_dir, progress=False)
+    assert record["data"]["spline_settings"]["min_stroke_length"] == 15.0
+    assert record["steps"] == record["history"][-1]["steps"] == 2
+    assert len(pyro.get_param_store()) == 0
+    parts = load_type_prior(tmp_path / "type_prior.pt")
+    assert not parts.training
+    assert not any(p.requires_grad for p in parts.parameters())
+    from gns_pyro.train import load_training_data
+
+    train, val = load_training_data(settings, omniglot_dir)
+    for data in (train, val):
+        # every stroke left is at least 15 px of pen path; its spline spans most of it
+        cps = data.parses.control_points[data.parses.stroke_mask]
+        counts = data.parses.num_control[data.parses.stroke_mask]
+        steps = (cps[:, 1:] - cps[:, :-1]).norm(dim=-1)
+        mask = torch.arange(steps.shape[1]) < (counts - 1).unsqueeze(-1)
+        assert ((steps * mask).sum(-1) > 5.0).all()
+        assert (data.parses.num_strokes > 0).all()
+
+
+def test_augment_warps_drawings_inside_the_frame_and_keeps_their_structure():
+    import numpy as np
+
+    from gns_pyro.parses import Parses
+    from gns_pyro.train import augment
+
+    line = np.array([[30.0, 40.0], [60.0, 45.0], [70.0, 80.0]])
+    edge = np.array([[1.0, 1.0], [103.0, 103.0]])  # any scale-up takes it out of the frame
+    parses = Parses.from_control_points([[line], [line, line + 5.0], [edge]])
+    generator = torch.Generator().manual_seed(0)
+    out = augment(parses, scale=0.2, shift=6.0, generator=generator)
+    assert out.same_slots(parses)
+    cps = out.control_points[out.stroke_mask]
+    assert ((cps >= 0) & (cps <= 104)).all()
+    assert not torch.allclose(out.locations[:2], parses.locations[:2])
+    # a warp is affine: the first drawing's step lengths change by at most the scale range
+    ratio = out.offsets[0, 0, :2].abs() / parses.offsets[0, 0, :2].abs()
+    assert ((ratio > 0.79) & (ratio < 1.21)).all()
+    # a warp that would leave the frame is not applied (unless it happens to shrink it)
+    kept = [
+        torch.equal(augment(parses, 0.2, 6.0, torch.Generator().manual_seed(s))[2].locations,
+                    parses[2].locations)  # fmt: skip
+        for s in range(20)
+    ]
+    assert any(kept)
+    assert augment(parses, 0.0, 0.0) is parses
+
+
+def test_every_train_setting_has_its_option_with_the_same_default():
+    import dataclasses
+
+    from gns_pyro.cli import build_parser
+
+    args = build_parser().parse_args(["train"])
+    for field in dataclasses.fields(TrainSettings):
+        assert hasattr(args, field.name), field.name
+        value = getattr(args, field.name)
+        default = getattr(TrainSettings(), field.name)
+        assert (tuple(value) if field.name == "exclude" else value) == default, field.name

@@ -84,6 +84,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--n", type=argtypes.positive_int, default=500, help="number of drawings (default 500)"
     )
     chk.add_argument("--seed", type=argtypes.seed, default=0)
+    chk.add_argument(
+        "--min-stroke-length",
+        type=argtypes.nonnegative_float,
+        default=0.0,
+        help="drop strokes with a shorter pen path (pixels), as training does (default 0)",
+    )
     chk.add_argument("--json", action="store_true", help="print one JSON object")
     chk.set_defaults(func=run_check_render)
     return parser
@@ -107,14 +113,22 @@ def run_check_render(args: argparse.Namespace) -> int:
     images.
     """
     from gns_pyro.data.fidelity import render_iou
+    from gns_pyro.data.preprocess import SplineSettings
 
-    result = render_iou(resolve_data_dir(args.data_dir), n=args.n, seed=args.seed, split=args.split)
+    result = render_iou(
+        resolve_data_dir(args.data_dir),
+        n=args.n,
+        seed=args.seed,
+        split=args.split,
+        settings=SplineSettings(min_stroke_length=args.min_stroke_length),
+    )
     if args.json:
         print(json.dumps(result))
         return 0
     print(
         f"{result['n']} drawings: mean IoU {result['mean_iou']:.4f}, "
         f"median {result['median_iou']:.4f}, min {result['min_iou']:.4f}"
+        + (f" ({result['dropped']} left with no stroke, skipped)" if result["dropped"] else "")
     )
     for alphabet, value in result["per_alphabet"].items():
         print(f"  {alphabet:30s} {value:.4f}")

@@ -26,13 +26,14 @@ import numpy as np
 import torch
 
 from gns_pyro.data.omniglot import Omniglot, resolve_data_dir
-from gns_pyro.data.preprocess import SplineSettings, drawing_to_splines
+from gns_pyro.data.preprocess import SplineSettings, drawing_to_splines, motor_to_image
 from gns_pyro.errors import DataError
 from gns_pyro.fileio import atomic_write_bytes
 from gns_pyro.parses import Parses
+from gns_pyro.splines import path_length
 
 #: Bumped when the processing itself changes, so old caches are not reused.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: caches record the drawings dropped by min_stroke_length
 
 
 def default_cache_dir() -> Path:
@@ -52,6 +53,8 @@ class SplineDataset:
     characters: list[str]
     stems: list[str]
     settings: SplineSettings
+    #: drawings of the source left out because every stroke was under ``min_stroke_length``
+    dropped: int = 0
 
     def __len__(self) -> int:
         return len(self.parses)
@@ -73,6 +76,7 @@ class SplineDataset:
             [self.characters[i] for i in pick],
             [self.stems[i] for i in pick],
             self.settings,
+            self.dropped,
         )
 
     def split_by_character(
@@ -140,7 +144,9 @@ def load_spline_dataset(
             # weights_only: a cache file holds tensors, lists and strings, never code to run
             try:
                 saved = torch.load(path, weights_only=True, map_location="cpu")
-                return SplineDataset(Parses(**saved["parses"]), *saved["labels"], settings)
+                return SplineDataset(
+                    Parses(**saved["parses"]), *saved["labels"], settings, saved["dropped"]
+                )
             except _UNREADABLE as err:
                 warnings.warn(f"rebuilding unreadable spline cache {path}: {err}", stacklevel=2)
                 path.unlink(missing_ok=True)
@@ -149,8 +155,13 @@ def load_spline_dataset(
             from tqdm import tqdm
 
             drawings = tqdm(drawings, desc=f"minimal splines ({split})", unit="drawing")
-        splines, labels = [], ([], [], [])
+        splines, labels, dropped = [], ([], [], []), 0
         for d in drawings:
+            if settings.min_stroke_length > 0 and not any(
+                path_length(motor_to_image(s)) >= settings.min_stroke_length for s in d.strokes
+            ):
+                dropped += 1  # as in the paper: a drawing left with no stroke is dropped
+                continue
             try:
                 splines.append(drawing_to_splines(d.strokes, settings))
             except DataError as err:
@@ -161,6 +172,6 @@ def load_spline_dataset(
     parses = Parses.from_control_points(splines)
     if use_cache:
         fields = {f.name: getattr(parses, f.name) for f in dataclasses.fields(parses)}
-        payload = {"parses": fields, "labels": [list(x) for x in labels]}
+        payload = {"parses": fields, "labels": [list(x) for x in labels], "dropped": dropped}
         atomic_write_bytes(path, lambda tmp: torch.save(payload, tmp))
-    return SplineDataset(parses, *[list(x) for x in labels], settings)
+    return SplineDataset(parses, *[list(x) for x in labels], settings, dropped)

@@ -35,16 +35,23 @@ def render_iou(
 ) -> dict:
     """Mean IoU between rendered stroke data and official images over ``n`` seeded drawings.
 
-    :returns: ``{"n", "mean_iou", "median_iou", "min_iou", "per_alphabet": {name: mean}}``.
+    With ``settings.min_stroke_length`` above 0, drawings left with no stroke are skipped and
+    counted in ``dropped``.
+
+    :returns: ``{"n", "mean_iou", "median_iou", "min_iou", "per_alphabet": {name: mean},
+        "dropped"}``.
     """
     with Omniglot(data_dir) as data:
         keys = data.keys(split, "strokes")
         rng = np.random.default_rng(seed)
         pick = sorted(rng.choice(len(keys), size=min(n, len(keys)), replace=False).tolist())
-        ious, alphabets = [], []
+        ious, alphabets, dropped = [], [], 0
         for start in range(0, len(pick), batch_size):
             chunk = [keys[i] for i in pick[start : start + batch_size]]
             drawings = [data.read_drawing(a, c, s, split) for a, c, s in chunk]
+            keep = [i for i, d in enumerate(drawings) if _has_long_stroke(d.strokes, settings)]
+            dropped += len(drawings) - len(keep)
+            drawings, chunk = [drawings[i] for i in keep], [chunk[i] for i in keep]
             images = torch.stack([data.image_of(d) for d in drawings])
             splines = [drawing_to_splines(d.strokes, settings) for d in drawings]
             parses = Parses.from_control_points(splines)
@@ -63,4 +70,13 @@ def render_iou(
         "median_iou": float(np.median(iou)),
         "min_iou": float(iou.min()),
         "per_alphabet": per_alphabet,
+        "dropped": dropped,
     }
+
+
+def _has_long_stroke(strokes, settings: SplineSettings) -> bool:
+    """Whether any stroke's pen path reaches ``settings.min_stroke_length``."""
+    from gns_pyro.data.preprocess import motor_to_image
+    from gns_pyro.splines import path_length
+
+    return any(path_length(motor_to_image(s)) >= settings.min_stroke_length for s in strokes)

@@ -54,7 +54,7 @@ from gns_pyro.models.token import (
     type_shapes,
     with_shapes,
 )
-from gns_pyro.parses import Parses
+from gns_pyro.parses import Parses, Tokens
 
 #: The guide's variables, in the order of the table above.
 TYPE_PARAMS = ("type_locations", "type_offsets")
@@ -68,7 +68,7 @@ class ParseGuide:
 
     :param types: the parses' types; their stroke structure is fixed, their continuous values
         are the starting point (``fit_type=True``) or held fixed (``fit_type=False``).
-    :param tokens: starting tokens (with ``affine``, ``blur`` and ``noise``).
+    :param tokens: starting :class:`~gns_pyro.parses.Tokens`, in the slots of ``types``.
     :param fit_type: whether the type sites are latent (parse refinement) or given (refit).
     :param name: prefix of the guide's params in the param store (unique by default).
     """
@@ -76,13 +76,18 @@ class ParseGuide:
     def __init__(
         self,
         types: Parses,
-        tokens: Parses,
+        tokens: Tokens,
         fit_type: bool = True,
         name: str | None = None,
         token_prior: TokenPrior = DEFAULT_TOKEN_PRIOR,
     ):
-        if tokens.affine is None or tokens.blur is None or tokens.noise is None:
-            raise ValueError("tokens need affine, blur and noise (see initial_tokens)")
+        if not isinstance(tokens, Tokens):
+            raise TypeError(
+                "tokens must be Tokens, with affine, blur and noise (see initial_tokens), "
+                f"got {type(tokens).__name__}"
+            )
+        if not tokens.same_slots(types):
+            raise ValueError("tokens are not in their types' stroke and offset slots")
         self.structure = types.map(torch.Tensor.detach)
         self.fit_type = fit_type
         self.name = f"parses{next(_COUNTER)}" if name is None else name
@@ -159,14 +164,14 @@ class ParseGuide:
             offsets=v["type_offsets"].detach() * mask,
         )
 
-    def tokens(self) -> Parses:
+    def tokens(self) -> Tokens:
         """The current tokens: strokes plus ``affine``, ``blur`` and ``noise``."""
         v = {k: x.detach() for k, x in self.values().items()}
-        token = with_shapes(self.structure, v["token_locations"], v["token_shapes"])
-        return token.replace(
-            affine=torch.cat([v["affine_scale"], v["affine_shift"]], -1),
-            blur=v["blur"],
-            noise=v["noise"],
+        return Tokens.of(
+            with_shapes(self.structure, v["token_locations"], v["token_shapes"]),
+            torch.cat([v["affine_scale"], v["affine_shift"]], -1),
+            v["blur"],
+            v["noise"],
         )
 
     def unconstrained_state(self) -> dict[str, torch.Tensor]:

@@ -184,15 +184,9 @@ def parse_log_marginal(
     img = img.reshape(1, *image.shape[-2:])
     results = []
     for k in range(types.batch_size):
+        # a token keeps its type's slots, so both trim alike
         t = types[k].trim().to(dtype=torch.float64)
-        S, P = t.max_strokes, t.max_offsets
-        tok = tokens[k].to(dtype=torch.float64)
-        tok = tok.replace(
-            locations=tok.locations[:, :S],
-            offsets=tok.offsets[:, :S, :P],
-            stroke_mask=t.stroke_mask,
-            offset_mask=t.offset_mask,
-        )
+        tok = tokens[k].trim().to(dtype=torch.float64)
         guide = ParseGuide(t, tok)
         with pyro.get_param_store().scope():
             trace = poutine.trace(guide).get_trace()

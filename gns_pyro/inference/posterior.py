@@ -27,7 +27,7 @@ from gns_pyro.errors import DataError
 from gns_pyro.inference.refinement import TOKEN_FIT, RefineSettings, refine_parses
 from gns_pyro.inference.search import MAX_CONFIGS, TOTAL_CONFIGS, best_orders
 from gns_pyro.inference.walks import WalkSettings, propose_strokes
-from gns_pyro.parses import Parses
+from gns_pyro.parses import Parses, Tokens
 from gns_pyro.renderer import IMAGE_SIZE
 from gns_pyro.splines import fit_minimal_spline, resample_path
 
@@ -47,9 +47,14 @@ class Posterior:
 
     image: torch.Tensor  # (105, 105) bool
     types: Parses  # (K)
-    tokens: Parses  # (K)
+    tokens: Tokens  # (K), in the slots of types
     log_weights: torch.Tensor  # (K,) unnormalized: log P(psi_k, theta_k, I)
     num_proposals: int
+
+    def __post_init__(self):
+        if not isinstance(self.tokens, Tokens):
+            got = type(self.tokens).__name__
+            raise TypeError(f"a posterior's tokens must be Tokens, got {got}")
 
     @property
     def weights(self) -> torch.Tensor:

@@ -39,7 +39,7 @@ from gns_pyro.models.joint import character_model, token_image_model
 from gns_pyro.models.sites import type_conditions
 from gns_pyro.models.token import DEFAULT_TOKEN_PRIOR, TokenPrior
 from gns_pyro.models.type_prior import trace_log_prob
-from gns_pyro.parses import Parses
+from gns_pyro.parses import Parses, Tokens
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +91,7 @@ class Refined:
     """Result of :func:`refine`: the best state of each parse and its log joint."""
 
     types: Parses
-    tokens: Parses
+    tokens: Tokens
     log_joint: torch.Tensor  # (K,) at the returned state
     start_log_joint: torch.Tensor  # (K,) before refinement
     steps: int
@@ -168,15 +168,16 @@ def frozen(module):
 
 
 # ------------------------------------------------------------------------------------- tokens
-def initial_tokens(types: Parses, settings: RefineSettings = RefineSettings()) -> Parses:
+def initial_tokens(types: Parses, settings: RefineSettings = RefineSettings()) -> Tokens:
     """Tokens equal to their types, identity warp, the settings' initial blur and noise."""
     K = types.batch_size
     like = types.locations
     affine = torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=like.dtype, device=like.device).expand(K, 4)
-    return types.replace(
-        affine=affine.clone(),
-        blur=torch.full((K,), settings.init_blur, dtype=like.dtype, device=like.device),
-        noise=torch.full((K,), settings.init_noise, dtype=like.dtype, device=like.device),
+    return Tokens.of(
+        types,
+        affine.clone(),
+        torch.full((K,), settings.init_blur, dtype=like.dtype, device=like.device),
+        torch.full((K,), settings.init_noise, dtype=like.dtype, device=like.device),
     )
 
 
@@ -227,7 +228,7 @@ def run_svi(
 def refine(
     parts,
     types: Parses,
-    tokens: Parses,
+    tokens: Tokens,
     image: torch.Tensor,
     settings: RefineSettings = RefineSettings(),
     refine_type: bool = True,
@@ -295,7 +296,7 @@ def _ink_moments(ink: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def aligned_tokens(
     types: Parses, images: torch.Tensor, settings: RefineSettings = RefineSettings()
-) -> Parses:
+) -> Tokens:
     """Initial tokens whose warp matches each type's ink to its image by moments.
 
     The scale (clamped to [0.7, 1.4]) matches the ink's spread per axis and the translation its
@@ -359,7 +360,7 @@ class RefitSettings:
             raise ValueError("a refit needs at least one start")
 
 
-def start_tokens(types: Parses, images: torch.Tensor, start: RefitStart) -> Parses:
+def start_tokens(types: Parses, images: torch.Tensor, start: RefitStart) -> Tokens:
     """Tokens of ``types`` at one refit start (blur and noise reset, warp chosen)."""
     settings = RefineSettings(init_blur=start.blur, init_noise=start.noise)
     if start.aligned:
@@ -382,7 +383,7 @@ def refit_tokens(
     B = types.batch_size
     images = image.expand(B, *image.shape[-2:]).to(types.locations.dtype)
     R = len(settings.starts)
-    starts = Parses.cat([start_tokens(types, images, st) for st in settings.starts])
+    starts = Tokens.cat([start_tokens(types, images, st) for st in settings.starts])
     if R > 1 or settings.finish.steps == 0:
         raced = refine(
             None,

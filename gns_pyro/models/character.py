@@ -2,12 +2,14 @@
 
 A stroke is a start location ``y_i`` and a trajectory of offsets between the control points
 of its spline (:mod:`gns_pyro.splines`). GeneratePart samples ``y_i`` from the location net and
-then the offsets one at a time from the stroke net, each followed by an "end of stroke" flag.
-The canvas the nets read is the broadened ink of the strokes so far
-(:func:`gns_pyro.renderer.render_canvases`); adding a stroke deposits its ink.
+then the offsets one at a time from the stroke net, each followed by an "end of stroke" flag
+whose probability depends on that offset (where the pen landed), as in the reference, where the
+flag is computed after the offset has been fed back. The canvas the nets read is the broadened
+ink of the strokes so far (:func:`gns_pyro.renderer.render_canvases`); adding a stroke deposits
+its ink.
 
-Deviation from the reference: a stroke may end after its first offset (two control points,
-a straight segment or a dot), because minimal splines of straight strokes have exactly two.
+A stroke may end after its first offset (two control points: a straight segment), as in the
+reference; minimal splines of straight strokes have exactly two.
 
 Example::
 
@@ -37,8 +39,8 @@ from gns_pyro.models.sites import (
     type_conditions,
 )
 from gns_pyro.nets import LocationNet, StrokeNet, TerminationNet
-from gns_pyro.parses import Parses
-from gns_pyro.renderer import IMAGE_SIZE, broaden, stroke_canvases, stroke_ink
+from gns_pyro.parses import Parses, Tokens
+from gns_pyro.renderer import IMAGE_SIZE, RenderSettings, broaden, stroke_canvases, stroke_ink
 
 #: Default caps: strokes per type (never binds on Omniglot, max 29 in the stroke data here) and
 #: offsets per stroke (the reference's 50 steps).
@@ -84,6 +86,8 @@ class CharacterParts(nn.Module):
 
     :param max_strokes: cap on strokes per type.
     :param max_steps: cap on offsets per stroke.
+    :param image_size: side of the square canvas, pixels (105 for Omniglot); the nets built
+        here normalize points to this frame.
     """
 
     def __init__(
@@ -93,25 +97,33 @@ class CharacterParts(nn.Module):
         termination_net: TerminationNet | None = None,
         max_strokes: int = MAX_STROKES,
         max_steps: int = MAX_STEPS,
+        image_size: int = IMAGE_SIZE,
     ):
         super().__init__()
-        self.location_net = location_net or LocationNet()
-        self.stroke_net = stroke_net or StrokeNet()
+        self.location_net = location_net or LocationNet(image_size=image_size)
+        self.stroke_net = stroke_net or StrokeNet(image_size=image_size)
         self.termination_net = termination_net or TerminationNet()
+        sizes = {self.location_net.image_size, self.stroke_net.image_size, image_size}
+        if len(sizes) > 1:
+            raise ValueError(f"the nets were built for other image sizes {sorted(sizes)}")
         self.max_parts = max_strokes
-        self.image_size = IMAGE_SIZE
+        self.image_size = image_size
+        self.render_settings = RenderSettings(size=image_size)
         self.max_steps = max_steps
         self._blank_canvas = False  # see with_blank_canvas
 
     def config(self) -> dict:
         """Architecture description, stored with trained weights to check compatibility."""
-        return {
+        config = {
             "location_net": self.location_net.config,
             "stroke_net": self.stroke_net.config,
             "termination_net": self.termination_net.config,
             "max_strokes": self.max_parts,
             "max_steps": self.max_steps,
         }
+        if self.image_size != IMAGE_SIZE:  # Omniglot's size stays implicit
+            config["image_size"] = self.image_size
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> CharacterParts:
@@ -122,6 +134,7 @@ class CharacterParts(nn.Module):
             TerminationNet(**config["termination_net"]),
             max_strokes=config["max_strokes"],
             max_steps=config["max_steps"],
+            image_size=config.get("image_size", IMAGE_SIZE),
         )
 
     @property
@@ -137,9 +150,8 @@ class CharacterParts(nn.Module):
     # ------------------------------------------------------------------------------ sampling
     def init_state(self, batch_size: int) -> CanvasState:
         """A blank canvas and no previous stroke for ``batch_size`` types."""
-        blank = torch.zeros(
-            batch_size, IMAGE_SIZE, IMAGE_SIZE, dtype=self.dtype, device=self.device
-        )
+        size = self.image_size
+        blank = torch.zeros(batch_size, size, size, dtype=self.dtype, device=self.device)
         zeros = torch.zeros(batch_size, 2, dtype=self.dtype, device=self.device)
         no = torch.zeros(batch_size, dtype=torch.bool, device=self.device)
         return CanvasState(blank, blank, zeros, no)
@@ -160,7 +172,8 @@ class CharacterParts(nn.Module):
             with poutine.mask(mask=going):
                 offset = pyro.sample(offset_site(i, t), net.offset_distribution(raw, T))
                 if has_end_site(t, self.max_steps):
-                    end = pyro.sample(end_site(i, t), dist.Bernoulli(logits=net.end_logit(raw) / T))
+                    end_logit = net.end_logit(stroke, offset)
+                    end = pyro.sample(end_site(i, t), dist.Bernoulli(logits=end_logit / T))
                 else:
                     end = torch.ones_like(counts, dtype=offset.dtype)  # the step cap ends it
             offset = torch.where(going.unsqueeze(-1), offset, torch.zeros_like(offset))
@@ -183,11 +196,16 @@ class CharacterParts(nn.Module):
         ink = state.ink
         if present.any():
             ink = ink + stroke_ink(
-                cpts.unsqueeze(1), (part.counts + 1).unsqueeze(1), present.unsqueeze(1)
+                cpts.unsqueeze(1),
+                (part.counts + 1).unsqueeze(1),
+                present.unsqueeze(1),
+                settings=self.render_settings,
             )
         end = part.location + part.offsets.sum(1)
         prev_end = torch.where(present.unsqueeze(-1), end, state.prev_end)
-        return CanvasState(ink, broaden(ink), prev_end, state.has_prev | present)
+        return CanvasState(
+            ink, broaden(ink, self.render_settings), prev_end, state.has_prev | present
+        )
 
     def termination_logits(self, index, state) -> torch.Tensor:
         """Logit (B,) that the type stops after stroke ``index``, from the updated canvas."""
@@ -211,6 +229,20 @@ class CharacterParts(nn.Module):
         """Site values that make the program reproduce ``types`` (every site, stop included)."""
         return type_conditions(types, self.max_parts, self.max_steps)
 
+    # ------------------------------------------------------------ token and image programs
+    def generate_token(self, types: Parses, plate=None, token_prior=None) -> Tokens:
+        """GenerateToken of this domain: :func:`gns_pyro.models.token.generate_token`."""
+        from gns_pyro.models.token import DEFAULT_TOKEN_PRIOR, generate_token
+
+        return generate_token(types, token_prior or DEFAULT_TOKEN_PRIOR, plate=plate)
+
+    def image_model(self, tokens: Tokens, image: torch.Tensor | None = None, plate=None):
+        """Image model of this domain: Bernoulli pixels of the render
+        (:func:`gns_pyro.models.token.image_model`)."""
+        from gns_pyro.models.token import image_model
+
+        return image_model(tokens, image, plate=plate)
+
     def with_blank_canvas(self) -> CharacterParts:
         """The same nets (shared, not copied) reading a blank canvas whenever they score known
         types: the ablation that measures what the canvas is worth. ``self`` is unchanged."""
@@ -231,7 +263,7 @@ class CharacterParts(nn.Module):
                 f"a stroke has {int(counts.max())} offsets, over the cap {self.max_steps}"
             )
         # canvases just before and after each real stroke (flat, stroke_mask.nonzero() order)
-        before, after = stroke_canvases(parses)
+        before, after = stroke_canvases(parses, self.render_settings)
         if self._blank_canvas:
             before, after = torch.zeros_like(before), torch.zeros_like(after)
         b, s = parses.stroke_mask.nonzero(as_tuple=True)
@@ -277,7 +309,6 @@ class CharacterParts(nn.Module):
                 )
                 if has_end_site(t, self.max_steps):
                     is_last = stop_value(counts, t, raw.dtype)
-                    pyro.sample(
-                        end_site(i, t), dist.Bernoulli(logits=net.end_logit(raw) / T), obs=is_last
-                    )
+                    end_logit = net.forced_end_logit(raw)
+                    pyro.sample(end_site(i, t), dist.Bernoulli(logits=end_logit / T), obs=is_last)
         return StrokePart(location, p.offsets[:, i, :steps], counts)

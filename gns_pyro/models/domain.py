@@ -8,6 +8,11 @@ object with the :class:`PartDomain` interface; :class:`gns_pyro.models.character
 is the handwritten-character one, and ``tests/models/test_domain_seam.py`` builds a toy domain
 (dots on a small canvas) from this interface alone.
 
+A domain that also supplies a token model and an image model (:class:`TokenImageDomain`:
+``generate_token`` and ``image_model``, Pyro programs in the same plate) gets the whole model
+P(type, token, image) from :func:`gns_pyro.models.joint.character_model`, which composes the
+three programs and nothing else.
+
 Scoring given types needs nothing more: ``generate_type(domain, parses=...)`` conditions the
 sampling program on :meth:`PartDomain.conditions`. A domain may add the optional
 :class:`TeacherForcing` fast path, which computes every net output for known types in one
@@ -73,6 +78,20 @@ class PartDomain(Protocol):
         """Site values that make the program reproduce ``types``: every part site and every
         stop site (use :func:`gns_pyro.models.sites.stop_conditions`), values of padded
         entries arbitrary (they are masked)."""
+
+
+@runtime_checkable
+class TokenImageDomain(Protocol):
+    """What :func:`~gns_pyro.models.joint.character_model` needs from a domain beyond
+    :class:`PartDomain`: the token and image programs, run in the plate of types it is given."""
+
+    def generate_token(self, types: Any, plate=None, **options) -> Any:
+        """Pyro program of one token per type (motor noise, warps, render settings); returns
+        the tokens. ``options`` are the domain's own (the character domain: ``token_prior``)."""
+
+    def image_model(self, tokens: Any, image: torch.Tensor | None = None, plate=None) -> Any:
+        """Pyro program of the image given the tokens, observed when ``image`` is given; its
+        images have the domain's ``image_size``."""
 
 
 @runtime_checkable

@@ -1,8 +1,10 @@
 """The full character model P(psi, theta, I) as one Pyro program.
 
-``character_model`` composes GenerateType, GenerateToken and the image model over one plate of
-``B`` items. Tracing it conditioned on a parse and an image gives log P(psi, theta, I), every
-term visible at its own site (type sites: :mod:`gns_pyro.models.sites`; token and image sites:
+``character_model`` composes the three programs a domain supplies -- GenerateType over its
+parts, its GenerateToken and its image model
+(:class:`~gns_pyro.models.domain.TokenImageDomain`) -- over one plate of ``B`` items. Tracing
+it conditioned on a parse and an image gives log P(psi, theta, I), every term visible at its
+own site (type sites: :mod:`gns_pyro.models.sites`; token and image sites:
 :mod:`gns_pyro.models.token`).
 
 Example::
@@ -33,7 +35,7 @@ from gns_pyro.models.token import (
     type_shapes,
 )
 from gns_pyro.models.type_prior import generate_type, trace_log_prob
-from gns_pyro.parses import Parses
+from gns_pyro.parses import Parses, Tokens
 
 
 def character_model(
@@ -42,12 +44,16 @@ def character_model(
     types: Parses | None = None,
     image: torch.Tensor | None = None,
     temperature: float = 1.0,
-    token_prior: TokenPrior = DEFAULT_TOKEN_PRIOR,
+    token_prior: TokenPrior | None = None,
 ):
-    """psi ~ GenerateType; theta ~ GenerateToken(psi); I ~ Bernoulli(render(theta)).
+    """psi ~ GenerateType; theta ~ GenerateToken(psi); I ~ P(I | theta), the last two the
+    domain's own programs (for characters, I ~ Bernoulli(render(theta))).
 
+    :param parts: the domain (:class:`~gns_pyro.models.domain.PartDomain` and
+        :class:`~gns_pyro.models.domain.TokenImageDomain`).
     :param types: observe the type (teacher-forced nets, as in :func:`generate_type`).
-    :param image: observe the image (B, 105, 105), ink = 1.
+    :param image: observe the image (B, H, W), ink = 1, H = W = the domain's ``image_size``.
+    :param token_prior: the token model's scales (character domain; None: its default).
     :returns: ``(types, tokens, image)``.
     """
     if types is not None:
@@ -58,34 +64,49 @@ def character_model(
         raise ValueError("give batch_size, types or an image")
     plate = types_plate(batch_size)
     psi = generate_type(parts, batch_size, types, temperature, plate=plate)
-    theta = generate_token(psi, token_prior, plate=plate)
-    return psi, theta, image_model(theta, image, plate=plate)
+    options = {} if token_prior is None else {"token_prior": token_prior}
+    theta = parts.generate_token(psi, plate=plate, **options)
+    return psi, theta, parts.image_model(theta, image, plate=plate)
 
 
-def token_conditions(types: Parses, tokens: Parses) -> dict[str, torch.Tensor]:
-    """Token site values that make GenerateToken(types) reproduce ``tokens``."""
+def token_conditions(types: Parses, tokens: Tokens) -> dict[str, torch.Tensor]:
+    """Token site values that make GenerateToken(types) reproduce ``tokens``.
+
+    :raises ValueError: if ``tokens`` are not in the slots of ``types`` (tokens of other
+        types, or a batch trimmed or padded on its own).
+    """
+    if not isinstance(tokens, Tokens):
+        raise TypeError(
+            f"tokens must be Tokens (strokes plus affine, blur, noise), got {type(tokens).__name__}"
+        )
+    if not tokens.same_slots(types):
+        raise ValueError(
+            "tokens are not in their types' stroke and offset slots "
+            f"(tokens {tuple(tokens.offset_mask.shape)}, types {tuple(types.offset_mask.shape)}); "
+            "index and trim types and tokens together"
+        )
     return {
         TOKEN_LOCATIONS: tokens.locations,
-        TOKEN_SHAPES: type_shapes(tokens.pad(types.max_strokes, types.max_offsets)),
+        TOKEN_SHAPES: type_shapes(tokens),
         AFFINE: tokens.affine,
         BLUR: tokens.blur,
         NOISE: tokens.noise,
     }
 
 
-def joint_trace(parts, types: Parses, tokens: Parses, image: torch.Tensor):
+def joint_trace(parts, types: Parses, tokens: Tokens, image: torch.Tensor):
     """Trace of the joint with the type observed, token sites conditioned, the image observed."""
     return conditioned_trace(
         character_model, token_conditions(types, tokens), parts, types=types, image=image
     )
 
 
-def joint_log_prob(parts, types: Parses, tokens: Parses, image: torch.Tensor) -> torch.Tensor:
+def joint_log_prob(parts, types: Parses, tokens: Tokens, image: torch.Tensor) -> torch.Tensor:
     """log P(psi, theta, I) per item (B,)."""
     return trace_log_prob(joint_trace(parts, types, tokens, image))
 
 
-def joint_conditions(parts, types: Parses, tokens: Parses) -> dict[str, torch.Tensor]:
+def joint_conditions(parts, types: Parses, tokens: Tokens) -> dict[str, torch.Tensor]:
     """Values of every type and token site, for ``poutine.condition(character_model, ...)``."""
     data = parts.conditions(types)
     data.update(token_conditions(types, tokens))
@@ -94,8 +115,8 @@ def joint_conditions(parts, types: Parses, tokens: Parses) -> dict[str, torch.Te
 
 def sample_exemplars(
     types: Parses, n: int, token_prior: TokenPrior = DEFAULT_TOKEN_PRIOR
-) -> Parses:
-    """``n`` new tokens of each type, grouped by type: (B * n) token parses."""
+) -> Tokens:
+    """``n`` new tokens of each type, grouped by type: (B * n) tokens."""
     if n < 1:
         raise ValueError(f"the number of exemplars must be at least 1, got {n}")
     index = torch.arange(types.batch_size, device=types.locations.device).repeat_interleave(n)
@@ -112,7 +133,7 @@ def token_image_model(
     return image_model(theta, image, plate=plate)
 
 
-def token_image_log_prob(types: Parses, tokens: Parses, image: torch.Tensor) -> torch.Tensor:
+def token_image_log_prob(types: Parses, tokens: Tokens, image: torch.Tensor) -> torch.Tensor:
     """log P(theta, I | psi) per item (B,)."""
     trace = conditioned_trace(token_image_model, token_conditions(types, tokens), types, image)
     return trace_log_prob(trace)

@@ -40,7 +40,7 @@ import pyro.distributions as dist
 import torch
 
 from gns_pyro.models.sites import types_plate
-from gns_pyro.parses import Parses
+from gns_pyro.parses import Parses, Tokens
 from gns_pyro.renderer import render
 
 TOKEN_LOCATIONS = "token_locations"
@@ -84,18 +84,18 @@ def type_shapes(parses: Parses) -> torch.Tensor:
 
 
 def with_shapes(parses: Parses, locations: torch.Tensor, shapes: torch.Tensor) -> Parses:
-    """``parses`` with new stroke starts and relative shapes (offsets re-derived, masked)."""
+    """The strokes of ``parses`` with new starts and relative shapes (offsets re-derived,
+    masked), as plain :class:`~gns_pyro.parses.Parses` in the same slots."""
     prev = torch.cat([torch.zeros_like(shapes[:, :, :1]), shapes[:, :, :-1]], dim=2)
     offsets = (shapes - prev) * parses.offset_mask.unsqueeze(-1).to(shapes.dtype)
     locations = locations * parses.stroke_mask.unsqueeze(-1).to(locations.dtype)
-    return parses.replace(locations=locations, offsets=offsets)
+    return Parses(locations, offsets, parses.stroke_mask, parses.offset_mask)
 
 
-def generate_token(types: Parses, prior: TokenPrior = DEFAULT_TOKEN_PRIOR, plate=None) -> Parses:
-    """Sample (or score, under conditioning) one token per type; returns the token parses.
-
-    The returned parses carry the token's strokes plus ``affine``, ``blur`` and ``noise``;
-    :func:`gns_pyro.renderer.render` applies the warp.
+def generate_token(types: Parses, prior: TokenPrior = DEFAULT_TOKEN_PRIOR, plate=None) -> Tokens:
+    """Sample (or score, under conditioning) one token per type; returns the
+    :class:`~gns_pyro.parses.Tokens`: the token's strokes (the types' slots) plus ``affine``,
+    ``blur`` and ``noise``; :func:`gns_pyro.renderer.render` applies the warp.
     """
     B = types.batch_size
     dtype, device = types.locations.dtype, types.locations.device
@@ -116,8 +116,7 @@ def generate_token(types: Parses, prior: TokenPrior = DEFAULT_TOKEN_PRIOR, plate
         blur = pyro.sample(BLUR, dist.Uniform(lo, hi).expand([B]))
         lo, hi = (torch.tensor(r, dtype=dtype, device=device) for r in prior.noise_range)
         noise = pyro.sample(NOISE, dist.Uniform(lo, hi).expand([B]))
-    token = with_shapes(types, locations, shapes)
-    return token.replace(affine=affine, blur=blur, noise=noise)
+    return Tokens.of(with_shapes(types, locations, shapes), affine, blur, noise)
 
 
 class PixelBernoulli(dist.Bernoulli):
@@ -137,13 +136,13 @@ class PixelBernoulli(dist.Bernoulli):
         return torch.where(value > 0.5, probs, 1 - probs).log()
 
 
-def image_distribution(tokens: Parses) -> dist.TorchDistribution:
+def image_distribution(tokens: Tokens) -> dist.TorchDistribution:
     """Bernoulli pixels of ``render(tokens)``, probabilities clamped away from 0 and 1."""
     probs = render(tokens).clamp(1e-6, 1 - 1e-6)
     return PixelBernoulli(probs=probs).to_event(2)
 
 
-def image_model(tokens: Parses, image: torch.Tensor | None = None, plate=None) -> torch.Tensor:
+def image_model(tokens: Tokens, image: torch.Tensor | None = None, plate=None) -> torch.Tensor:
     """``I ~ Bernoulli(render(theta))``; observed when ``image`` (B, 105, 105) is given."""
     with types_plate(tokens.batch_size, plate):
         obs = None if image is None else image.to(tokens.locations.dtype)

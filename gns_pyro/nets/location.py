@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gns_pyro.nets.canvas import CENTRE, HALF_WIDTH, downsample, normalize_points, with_coordinates
+from gns_pyro.nets.canvas import downsample, frame, normalize_points, with_coordinates
 from gns_pyro.nets.gmm import PARAMS_PER_COMPONENT, BivariateGMM, gmm_from_raw
+from gns_pyro.renderer import IMAGE_SIZE
 
 
 class LocationNet(nn.Module):
@@ -25,13 +26,22 @@ class LocationNet(nn.Module):
         (torch.Size([4]), torch.Size([2]))
     """
 
-    def __init__(self, num_components: int = 20, channels=(16, 32, 64, 128), dropout: float = 0.25):
+    def __init__(
+        self,
+        num_components: int = 20,
+        channels=(16, 32, 64, 128),
+        dropout: float = 0.25,
+        image_size: int = IMAGE_SIZE,
+    ):
         super().__init__()
         self.config = {
             "num_components": num_components,
             "channels": list(channels),
             "dropout": dropout,
         }
+        if image_size != IMAGE_SIZE:  # Omniglot's size stays implicit: older records lack it
+            self.config["image_size"] = image_size
+        self.image_size = image_size
         self.num_components = num_components
         blocks, c_in = [], 3
         for c in channels:
@@ -54,16 +64,21 @@ class LocationNet(nn.Module):
     def raw(
         self, canvas: torch.Tensor, prev_end: torch.Tensor, has_prev: torch.Tensor
     ) -> torch.Tensor:
-        """Raw mixture outputs (N, 6K) for canvases (N, 105, 105) and previous ends (N, 2)."""
+        """Raw mixture outputs (N, 6K) for canvases (N, H, W) and previous ends (N, 2)."""
         feats = self.cnn(with_coordinates(downsample(canvas)))
         prev = torch.cat(
-            [normalize_points(prev_end) * has_prev.unsqueeze(-1), has_prev.unsqueeze(-1)], -1
+            [
+                normalize_points(prev_end, self.image_size) * has_prev.unsqueeze(-1),
+                has_prev.unsqueeze(-1),
+            ],
+            -1,
         )
         return self.head(torch.cat([feats, torch.tanh(self.prev(prev.to(feats.dtype)))], -1))
 
     def distribution(self, raw: torch.Tensor, temperature: float = 1.0) -> BivariateGMM:
         """The start-location mixture of the net's raw outputs, at ``temperature``."""
-        return gmm_from_raw(raw, self.num_components, HALF_WIDTH, CENTRE, temperature=temperature)
+        centre, half_width = frame(self.image_size)
+        return gmm_from_raw(raw, self.num_components, half_width, centre, temperature=temperature)
 
     def forward(self, canvas, prev_end, has_prev, temperature: float = 1.0) -> BivariateGMM:
         """Start-location mixture given the canvas and the previous stroke's end."""

@@ -37,5 +37,5 @@ class TerminationNet(nn.Module):
         self.head = nn.Sequential(nn.Linear(channels, 64), nn.ReLU(), nn.Linear(64, 1))
 
     def forward(self, canvas: torch.Tensor) -> torch.Tensor:
-        """Stop logits (N,) for canvases (N, 105, 105)."""
+        """Stop logits (N,) for canvases (N, H, W)."""
         return self.head(self.cnn(downsample(canvas))).squeeze(-1)

@@ -26,7 +26,7 @@ import torch
 from gns_pyro.fileio import atomic_write_bytes
 from gns_pyro.inference.posterior import Posterior, infer
 from gns_pyro.inference.refinement import RefineSettings, RefitSettings, RefitStart, refit_tokens
-from gns_pyro.parses import Parses
+from gns_pyro.parses import Parses, Tokens
 from gns_pyro.pretrained import weights_digest
 from gns_pyro.progress import Progress
 from gns_pyro.tasks.engine import Cluster, scatter
@@ -211,7 +211,7 @@ def _load_posterior(path: Path, key: dict) -> Posterior | None:
         return Posterior(
             d["image"],
             Parses(**d["types"]),
-            Parses(**d["tokens"]),
+            Tokens(**d["tokens"]),
             d["log_weights"],
             d["num_proposals"],
         )

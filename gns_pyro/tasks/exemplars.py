@@ -20,12 +20,12 @@ from gns_pyro import argtypes
 from gns_pyro.devices import add_device_argument
 from gns_pyro.inference.posterior import Posterior
 from gns_pyro.models.joint import sample_exemplars
-from gns_pyro.parses import Parses
+from gns_pyro.parses import Tokens
 
 
 def exemplars_from_posterior(
     post: Posterior, n: int, temperature: float = 8.0, generator: torch.Generator | None = None
-) -> Parses:
+) -> Tokens:
     """``n`` new tokens drawn from the parses of ``post``."""
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")

@@ -1,7 +1,9 @@
-"""The part-domain seam, from the outside: a toy domain written only from
+"""The domain seam, from the outside: a toy domain written only from
 :class:`gns_pyro.models.domain.PartDomain` (dots on a 16x16 canvas, each dot's position and the
 decision to stop read from the canvas by tiny nets) samples, scores and trains through
-``generate_type``; and the character domain scores the same with and without its
+``generate_type``; with a token and an image program
+(:class:`gns_pyro.models.domain.TokenImageDomain`) it runs as a whole model through
+``character_model``; and the character domain scores the same with and without its
 teacher-forcing fast path."""
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import torch
 from pyro import poutine
 from torch import nn
 
-from gns_pyro.models.domain import PartDomain, TeacherForcing
+from gns_pyro.models.domain import PartDomain, TeacherForcing, TokenImageDomain
+from gns_pyro.models.joint import character_model
 from gns_pyro.models.sites import stop_conditions
 from gns_pyro.models.type_prior import generate_type, trace_log_prob, type_log_prob
 
@@ -73,10 +76,52 @@ class Dots(nn.Module):
         data.update(stop_conditions(types.mask.sum(1), self.max_parts))
         return data
 
+    # token and image programs: a token jitters each dot; the image has a blob at each dot
+    def generate_token(self, types, plate=None, jitter=0.5):
+        noise = dist.Normal(types.points, jitter).mask(types.mask.unsqueeze(-1)).to_event(2)
+        return DotTypes(pyro.sample("token_dots", noise), types.mask)
+
+    def image_model(self, tokens, image=None, plate=None):
+        grid = torch.stack(
+            torch.meshgrid(torch.arange(float(SIDE)), torch.arange(float(SIDE)), indexing="xy"),
+            -1,
+        )  # (H, W, 2) as (x, y)
+        d2 = ((grid[None, None] - tokens.points[:, :, None, None]) ** 2).sum(-1)
+        ink = (torch.exp(-d2 / 2.0) * tokens.mask[..., None, None]).sum(1)
+        probs = ink.clamp(0.01, 0.99)
+        return pyro.sample("image", dist.Bernoulli(probs=probs).to_event(2), obs=image)
+
 
 def test_a_toy_domain_meets_the_protocol():
     dots = Dots()
     assert isinstance(dots, PartDomain) and not isinstance(dots, TeacherForcing)
+    assert isinstance(dots, TokenImageDomain)
+
+
+def test_toy_domain_runs_as_a_whole_model():
+    """character_model composes the toy domain's type, token and image programs: sampling,
+    then conditioning on every sampled value, gives the same log joint, and the image is the
+    domain's size."""
+    pyro.set_rng_seed(3)
+    dots = Dots()
+    sampled = poutine.trace(character_model).get_trace(dots, batch_size=16)
+    types, tokens, image = sampled.nodes["_RETURN"]["value"]
+    assert image.shape == (16, SIDE, SIDE)
+    assert torch.equal(tokens.mask, types.mask)
+    data = dots.conditions(types)
+    data["token_dots"] = tokens.points
+    scored = poutine.trace(poutine.condition(character_model, data=data)).get_trace(
+        dots, batch_size=16, image=image
+    )
+    assert torch.allclose(trace_log_prob(scored), trace_log_prob(sampled), atol=1e-4)
+    # the image term is there and depends on the token: moving the dots lowers it
+    moved = dict(data, token_dots=tokens.points + 3.0)
+    worse = poutine.trace(poutine.condition(character_model, data=moved)).get_trace(
+        dots, batch_size=16, image=image
+    )
+    worse.compute_log_prob()
+    scored.compute_log_prob()
+    assert (worse.nodes["image"]["log_prob"] < scored.nodes["image"]["log_prob"]).all()
 
 
 def test_toy_domain_sample_condition_score_agree():

@@ -224,3 +224,21 @@ def test_exemplars_are_closer_within_type_than_across():
     within = iou[same & off_diag].mean()
     across = iou[~same].mean()
     assert within > 2 * across, (within, across)
+
+
+def test_token_conditions_need_tokens_in_their_types_slots():
+    from gns_pyro.models.joint import token_conditions
+
+    types = _types()
+    tokens = generate_token(types)
+    assert set(token_conditions(types, tokens)) == {
+        "token_locations",
+        "token_shapes",
+        "affine",
+        "blur",
+        "noise",
+    }
+    with pytest.raises(ValueError, match="slots"):
+        token_conditions(types, tokens[:1])
+    with pytest.raises(TypeError, match="Tokens"):
+        token_conditions(types, types)

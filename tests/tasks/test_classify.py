@@ -7,6 +7,7 @@ import torch
 import gns_pyro.tasks.classify as classify
 from gns_pyro.errors import GNSError
 from gns_pyro.inference.posterior import Posterior
+from gns_pyro.inference.refinement import initial_tokens
 from gns_pyro.parses import Parses
 
 
@@ -36,7 +37,7 @@ def test_selection_and_summary():
 
 def _fake_posterior(image, strokes=1):
     parses = Parses.from_control_points([[torch.tensor([[10.0, 10.0], [50.0, 50.0]])] * strokes])
-    return Posterior(image, parses, parses, torch.tensor([-100.0]), 1)
+    return Posterior(image, parses, initial_tokens(parses), torch.tensor([-100.0]), 1)
 
 
 def test_classify_run_writes_results_and_resumes(tmp_path, monkeypatch, capsys):
@@ -82,10 +83,10 @@ def test_trial_scores_shapes_and_two_way_rule():
     line_a = Parses.from_control_points([[torch.tensor([[20.0, 31.0], [84.0, 31.0]])]])
     line_b = Parses.from_control_points([[torch.tensor([[51.0, 20.0], [51.0, 84.0]])]])
     posts = [
-        Posterior(img_a, line_a, line_a, torch.tensor([-300.0]), 1),
-        Posterior(img_b, line_b, line_b, torch.tensor([-300.0]), 1),
+        Posterior(img_a, line_a, initial_tokens(line_a), torch.tensor([-300.0]), 1),
+        Posterior(img_b, line_b, initial_tokens(line_b), torch.tensor([-300.0]), 1),
     ]
-    test = Posterior(img_a, line_a, line_a, torch.tensor([-300.0]), 1)
+    test = Posterior(img_a, line_a, initial_tokens(line_a), torch.tensor([-300.0]), 1)
     settings = classify.ClassifySettings(screen_steps=0, race_steps=10, refit_steps=10)
     terms = classify.trial_scores(posts, test, settings)
     assert terms["score"].shape == (2,)
@@ -102,11 +103,11 @@ def test_trial_scores_screen_then_rescore_the_kept_classes():
         img = torch.zeros(105, 105, dtype=torch.bool)
         img[row - 1 : row + 2, 20:85] = True
         line = Parses.from_control_points([[torch.tensor([[20.0, row], [84.0, row]])]])
-        bars.append(Posterior(img, line, line, torch.tensor([-300.0]), 1))
+        bars.append(Posterior(img, line, initial_tokens(line), torch.tensor([-300.0]), 1))
     vertical = torch.zeros(105, 105, dtype=torch.bool)
     vertical[20:85, 50:53] = True
     v_line = Parses.from_control_points([[torch.tensor([[51.0, 20.0], [51.0, 84.0]])]])
-    posts = [Posterior(vertical, v_line, v_line, torch.tensor([-300.0]), 1), *bars]
+    posts = [Posterior(vertical, v_line, initial_tokens(v_line), torch.tensor([-300.0]), 1), *bars]
     settings = classify.ClassifySettings(screen_steps=3, keep=2, race_steps=20, refit_steps=40)
     terms = classify.trial_scores(posts, bars[1], settings)
     kept = torch.isfinite(terms["score"])
@@ -125,13 +126,13 @@ def test_exemplars_from_posterior_pick_parses_by_tempered_weights():
     b = Parses.from_control_points([[torch.tensor([[50.0, 10.0], [50.0, 90.0]])]])
     types = Parses.cat([a, b])
     img = torch.zeros(105, 105, dtype=torch.bool)
-    post = Posterior(img, types, types, torch.tensor([0.0, -1000.0]), 2)
+    post = Posterior(img, types, initial_tokens(types), torch.tensor([0.0, -1000.0]), 2)
     g = torch.Generator().manual_seed(0)
     cold = exemplars_from_posterior(post, 50, temperature=1.0, generator=g)
     # at T = 1 the second parse (weight e^-1000) is never chosen: all exemplars are horizontal
     spans = (cold.control_points[:, 0, 1] - cold.control_points[:, 0, 0]).abs()
     assert (spans[:, 0] > spans[:, 1]).all()
-    post_even = Posterior(img, types, types, torch.tensor([0.0, -8.0]), 2)
+    post_even = Posterior(img, types, initial_tokens(types), torch.tensor([0.0, -8.0]), 2)
     hot = exemplars_from_posterior(post_even, 200, temperature=8.0, generator=g)
     spans = (hot.control_points[:, 0, 1] - hot.control_points[:, 0, 0]).abs()
     vertical = (spans[:, 1] > spans[:, 0]).float().mean()

@@ -92,7 +92,8 @@ def type_conditions(
     """
     data: dict[str, torch.Tensor] = {}
     counts = parses.offset_mask.sum(-1)  # (B, S)
-    for i in range(parses.max_strokes):
+    # slots past every parse's last stroke (an untrimmed slice of a batch) have no sites
+    for i in range(int(parses.num_strokes.max()) if len(parses) else 0):
         if continuous:
             data[loc_site(i)] = parses.locations[:, i]
         steps = int(counts[:, i].max())

@@ -186,3 +186,17 @@ def test_image_size_is_a_setting_of_the_character_domain():
     assert (centre.abs() < 48).all()
     with pytest.raises(ValueError, match="image sizes"):
         CharacterParts(stroke_net=parts.stroke_net, image_size=105)
+
+
+def test_conditions_of_an_untrimmed_slice_name_only_sites_that_exist(parts):
+    """A slice of a batch keeps the batch's stroke slots; its conditions must not name the
+    sites of strokes that none of its parses has."""
+    parses = _parses()
+    shortest = parses[0:1]  # one stroke, in a batch with three-stroke slots
+    assert shortest.max_strokes == 3
+    data = type_conditions(shortest, parts.max_parts, parts.max_steps)
+    assert "loc_1" not in data and "loc_0" in data
+    trace = conditioned_trace(generate_type, data, parts, batch_size=1)
+    assert trace_log_prob(trace).item() == pytest.approx(
+        type_log_prob(parts, shortest).item(), rel=1e-9
+    )

@@ -34,7 +34,7 @@ from gns_pyro.models.joint import sample_exemplars
 from gns_pyro.models.type_prior import generate_type, type_log_prob
 from gns_pyro.parses import Parses, Tokens
 from gns_pyro.pretrained import load_type_prior
-from gns_pyro.renderer import DEFAULT_BLUR, IMAGE_SIZE, render
+from gns_pyro.renderer import DEFAULT_BLUR, render
 from gns_pyro.viz import save_grid
 
 #: most strokes of a new concept: as the reference's generator, a type stops by force at the
@@ -188,13 +188,14 @@ def run(args: argparse.Namespace) -> int:
         drawn = tokens_to_json(tokens)
         for i, record in enumerate(records):
             record["exemplars"] = drawn[i * args.exemplars : (i + 1) * args.exemplars]
-        pictures = render(tokens, blur=DEFAULT_BLUR, noise=0.0).view(
-            args.n, args.exemplars, IMAGE_SIZE, IMAGE_SIZE
+        frame = parts.render_settings  # the domain's image size
+        pictures = render(tokens, blur=DEFAULT_BLUR, noise=0.0, settings=frame).unflatten(
+            0, (args.n, args.exemplars)
         )
-        rows = torch.cat([render(types, noise=0.0).unsqueeze(1), pictures], dim=1)
+        rows = torch.cat([render(types, noise=0.0, settings=frame).unsqueeze(1), pictures], dim=1)
         save_grid(rows.flatten(0, 1), args.out, ncols=args.exemplars + 1)
     else:
-        save_grid(render(types), args.out)
+        save_grid(render(types, settings=parts.render_settings), args.out)
     if args.json:
         print(
             json.dumps(

@@ -46,6 +46,7 @@ from gns_pyro.models.type_prior import generate_type, type_log_prob
 from gns_pyro.nets.stroke import ATTENTION_SIZE, HIDDEN_SIZE, StrokeNet
 from gns_pyro.parses import Parses
 from gns_pyro.pretrained import TYPE_PRIOR_RECORD, TYPE_PRIOR_WEIGHTS, save_type_prior
+from gns_pyro.renderer import IMAGE_SIZE
 
 #: Strokes shorter than this (pen path, pixels) are dropped from the training drawings: 5.7% of
 #: the strokes are under 1 px (pen dots) and 7.4% under 5 px. The paper drops strokes under a
@@ -62,6 +63,7 @@ SETTINGS_BEFORE_THEY_EXISTED = {
     "stroke_dropout": 0.0,
     "augment_scale": 0.0,
     "augment_shift": 0.0,
+    "image_size": 105,
 }
 
 
@@ -92,6 +94,9 @@ class TrainSettings:
     :param device: torch device to train on.
     :param data: ``"omniglot"`` (the background strokes) or ``"kanji"`` (KanjiVG, one drawing
         per character; ``max_drawings`` then picks a seeded subset of characters).
+    :param image_size: side of the canvas the nets read and the drawings are placed on, in
+        pixels: a setting of the domain. Omniglot's drawings are on 105 px, the only size
+        they take; KanjiVG's 109-unit canvas is scaled to it (109 keeps its own units).
     """
 
     epochs: int = 60
@@ -113,6 +118,7 @@ class TrainSettings:
     max_drawings: int | None = None  # use only this many drawings (smoke tests)
     device: str = "cpu"
     data: str = "omniglot"
+    image_size: int = IMAGE_SIZE
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator | None = None):
@@ -195,7 +201,9 @@ def new_parts(settings: TrainSettings) -> CharacterParts:
             hidden_size=settings.hidden_size,
             attention_size=settings.attention_size,
             dropout=settings.stroke_dropout,
-        )
+            image_size=settings.image_size,
+        ),
+        image_size=settings.image_size,
     )
 
 
@@ -255,8 +263,14 @@ def load_training_data(
             max_kanji=settings.max_drawings,
             seed=settings.seed,
             progress=progress,
+            image_size=settings.image_size,
         )
     elif settings.data == "omniglot":
+        if settings.image_size != IMAGE_SIZE:
+            raise GNSError(
+                f"Omniglot's drawings are on a {IMAGE_SIZE} px canvas; image size "
+                f"{settings.image_size} is for other data (--data kanji)"
+            )
         data = load_spline_dataset(
             data_dir, exclude_alphabets=settings.exclude, settings=splines, progress=progress
         )
@@ -336,12 +350,17 @@ def _check_param_store(parts: CharacterParts) -> None:
 
 
 def augment(
-    parses: Parses, scale: float, shift: float, generator: torch.Generator | None = None
+    parses: Parses,
+    scale: float,
+    shift: float,
+    generator: torch.Generator | None = None,
+    image_size: int = IMAGE_SIZE,
 ) -> Parses:
     """Each drawing warped about its control-point centroid by per-axis scales in
     ``1 +- scale`` and shifted by up to ``shift`` pixels per axis (the token model's kind of
-    warp); drawings that the warp would take outside the frame are left as they are."""
-    from gns_pyro.renderer import IMAGE_SIZE, apply_affine
+    warp); drawings that the warp would take outside the ``image_size`` frame are left as
+    they are."""
+    from gns_pyro.renderer import apply_affine
 
     if scale == 0 and shift == 0:
         return parses
@@ -354,7 +373,7 @@ def augment(
     affine = torch.cat([1 + uniform(scale), uniform(shift)], -1).to(device, dtype)
     warped = apply_affine(parses.control_points, parses.num_control, affine)
     real = torch.arange(warped.shape[2], device=device) < parses.num_control.unsqueeze(-1)
-    outside = ((warped < 0) | (warped > IMAGE_SIZE - 1)).any(-1) & real
+    outside = ((warped < 0) | (warped > image_size - 1)).any(-1) & real
     keep = outside.flatten(1).any(1)  # (B,) drawings that stay as they are
     warped = torch.where(keep[:, None, None, None], parses.control_points, warped)
     offsets = (warped[:, :, 1:] - warped[:, :, :-1]) * parses.offset_mask.unsqueeze(-1)
@@ -383,7 +402,9 @@ def train_epoch(
     with pyro.validation_enabled(False):
         for idx in bar:
             batch = train.parses[idx].trim()
-            batch = augment(batch, settings.augment_scale, settings.augment_shift, generator)
+            batch = augment(
+                batch, settings.augment_scale, settings.augment_shift, generator, parts.image_size
+            )
             loss = state.svi.step(parts, batch.to(device))  # mean NLL per drawing of the batch
             if not math.isfinite(loss):
                 raise GNSError(f"training loss became {loss} at epoch {epoch + 1}")

@@ -135,6 +135,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="and shift it by up to this many pixels per axis",
     )
     p.add_argument(
+        "--image-size",
+        type=argtypes.positive_int,
+        default=defaults.image_size,
+        help="canvas side in pixels (Omniglot: 105 only; kanji: KanjiVG's 109 units scaled to it)",
+    )
+    p.add_argument(
         "--early-stop",
         type=argtypes.positive_int,
         default=defaults.early_stop,

@@ -227,6 +227,7 @@ def load_kanji_dataset(
     max_kanji: int | None = None,
     seed: int = 0,
     progress: bool = False,
+    image_size: int | None = None,
 ):
     """KanjiVG characters as minimal splines on the model's canvas, one entry per kanji, as a
     :class:`~gns_pyro.data.dataset.SplineDataset` (alphabet ``"kanjivg"``, character and stem
@@ -236,6 +237,8 @@ def load_kanji_dataset(
     :param settings: :class:`~gns_pyro.data.preprocess.SplineSettings` of the spline fit.
     :param max_kanji: a seeded subset of this many characters (None: all main files).
     :param progress: show a progress bar while converting.
+    :param image_size: side of the model's canvas in pixels that the 109-unit KanjiVG canvas is
+        scaled to (None: Omniglot's 105; 109 keeps KanjiVG's own units).
     """
     from gns_pyro.data.dataset import SplineDataset
     from gns_pyro.data.preprocess import SplineSettings, drawing_to_splines
@@ -243,6 +246,7 @@ def load_kanji_dataset(
     from gns_pyro.renderer import IMAGE_SIZE
 
     settings = settings or SplineSettings()
+    image_size = image_size or IMAGE_SIZE
     files = [f for f in kanjivg_files(folder) if is_base_file(f)]
     if max_kanji is not None and max_kanji < len(files):
         pick = np.random.default_rng(seed).choice(len(files), size=max_kanji, replace=False)
@@ -255,7 +259,7 @@ def load_kanji_dataset(
     for path in files:
         kanji = read_kanji(path)
         try:
-            splines.append(drawing_to_splines(kanji_to_motor(kanji, IMAGE_SIZE), settings))
+            splines.append(drawing_to_splines(kanji_to_motor(kanji, image_size), settings))
         except DataError as err:
             raise DataError(f"{path}: {err}") from None
         codes.append(kanji.codepoint)

@@ -45,7 +45,7 @@ MAX_PIECES = 20
 class Posterior:
     """``k`` parses of one image with their weights (best first)."""
 
-    image: torch.Tensor  # (105, 105) bool
+    image: torch.Tensor  # (H, H) bool, H the domain's image size
     types: Parses  # (K)
     tokens: Tokens  # (K), in the slots of types
     log_weights: torch.Tensor  # (K,) unnormalized: log P(psi_k, theta_k, I)
@@ -118,8 +118,8 @@ class Posterior:
                 f"log w {float(self.log_weights[j]):.1f}, w {float(w):.2g}",
                 fontsize=9,
             )
-            ax.set_xlim(0, 104)
-            ax.set_ylim(104, 0)
+            ax.set_xlim(0, self.image.shape[-1] - 1)
+            ax.set_ylim(self.image.shape[-2] - 1, 0)
             ax.axis("off")
         fig.tight_layout()
         if path is not None:
@@ -128,14 +128,16 @@ class Posterior:
         return fig
 
 
-def check_image(image) -> torch.Tensor:
-    """A (105, 105) bool ink mask with specks of noise removed, or a :class:`DataError` that
-    names the problem (shape, values, no ink, inverted, only specks, too many pieces)."""
+def check_image(image, size: int = IMAGE_SIZE) -> torch.Tensor:
+    """A (size, size) bool ink mask with specks of noise removed, or a :class:`DataError` that
+    names the problem (shape, values, no ink, inverted, only specks, too many pieces).
+
+    :param size: the model's image side in pixels (105 for Omniglot; a domain's
+        ``image_size``).
+    """
     image = torch.as_tensor(image)
-    if image.shape != (IMAGE_SIZE, IMAGE_SIZE):
-        raise DataError(
-            f"the image must be {IMAGE_SIZE}×{IMAGE_SIZE}, got shape {tuple(image.shape)}"
-        )
+    if image.shape != (size, size):
+        raise DataError(f"the image must be {size}×{size}, got shape {tuple(image.shape)}")
     if image.dtype != torch.bool:
         values = image.unique()
         if not bool(((values == 0) | (values == 1)).all()):
@@ -208,8 +210,10 @@ def infer(
 ) -> Posterior:
     """Parse one image: proposals, order/direction search, refinement, weights.
 
-    :param image: (105, 105) ink mask (bool or 0/1); see :func:`check_image`.
-    :param parts: type-prior nets (default: the shipped weights); their device is used.
+    :param image: (H, H) ink mask (bool or 0/1), H the parts' ``image_size`` (105 for
+        Omniglot); see :func:`check_image`.
+    :param parts: type-prior nets (default: the shipped weights); their device and image size
+        are used.
     :param k: parses to keep.
     :param walks: random-walk proposal settings (:mod:`.walks`).
     :param refine_settings: the joint refinement phase (:func:`.refinement.refine_parses`).
@@ -221,8 +225,8 @@ def infer(
     """
     from gns_pyro.pretrained import load_type_prior
 
-    image = check_image(image)
     parts = parts if parts is not None else load_type_prior()
+    image = check_image(image, parts.image_size)
     image = image.to(parts.device)
     report = progress if progress is not None else (lambda note: None)
     proposals = propose_strokes(image, walks, seed=seed)

@@ -108,7 +108,7 @@ def parse_model(
     their ``pyro.module`` params are hidden from inference.
 
     :param structure: parses whose stroke and offset counts are used (not their values).
-    :param image: (105, 105) or one per parse (B, 105, 105), ink = 1.
+    :param image: (H, H) or one per parse (B, H, H), ink = 1, on the domain's frame.
     """
     B = structure.batch_size
     images = image.expand(B, *image.shape[-2:]).to(structure.locations.dtype)
@@ -303,12 +303,13 @@ def aligned_tokens(
     centroid: a start that puts the strokes on the target's ink, so that a short refit fits
     shape rather than spending its steps on moving the whole character.
     """
-    from gns_pyro.renderer import control_point_centroid, render
+    from gns_pyro.renderer import DEFAULT_SETTINGS, control_point_centroid, render
 
     tokens = initial_tokens(types, settings)
     images = images.expand(types.batch_size, *images.shape[-2:]).to(types.locations.dtype)
+    frame = dataclasses.replace(DEFAULT_SETTINGS, size=images.shape[-1])
     with torch.no_grad():
-        drawn = render(types, blur=settings.init_blur, noise=0.0)
+        drawn = render(types, blur=settings.init_blur, noise=0.0, settings=frame)
         c_type, s_type = _ink_moments(drawn)
         c_image, s_image = _ink_moments(images)
         scale = (s_image / s_type).clamp(0.7, 1.4)

@@ -238,10 +238,15 @@ class CharacterParts(nn.Module):
 
     def image_model(self, tokens: Tokens, image: torch.Tensor | None = None, plate=None):
         """Image model of this domain: Bernoulli pixels of the render
-        (:func:`gns_pyro.models.token.image_model`)."""
+        (:func:`gns_pyro.models.token.image_model`) on this domain's frame."""
         from gns_pyro.models.token import image_model
 
-        return image_model(tokens, image, plate=plate)
+        if image is not None and tuple(image.shape[-2:]) != (self.image_size,) * 2:
+            raise ValueError(
+                f"this model draws {self.image_size}x{self.image_size} images, "
+                f"got {tuple(image.shape[-2:])}"
+            )
+        return image_model(tokens, image, plate=plate, size=self.image_size)
 
     def with_blank_canvas(self) -> CharacterParts:
         """The same nets (shared, not copied) reading a blank canvas whenever they score known

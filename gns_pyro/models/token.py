@@ -41,7 +41,7 @@ import torch
 
 from gns_pyro.models.sites import types_plate
 from gns_pyro.parses import Parses, Tokens
-from gns_pyro.renderer import render
+from gns_pyro.renderer import DEFAULT_SETTINGS, IMAGE_SIZE, render
 
 TOKEN_LOCATIONS = "token_locations"
 TOKEN_SHAPES = "token_shapes"
@@ -136,14 +136,31 @@ class PixelBernoulli(dist.Bernoulli):
         return torch.where(value > 0.5, probs, 1 - probs).log()
 
 
-def image_distribution(tokens: Tokens) -> dist.TorchDistribution:
-    """Bernoulli pixels of ``render(tokens)``, probabilities clamped away from 0 and 1."""
-    probs = render(tokens).clamp(1e-6, 1 - 1e-6)
+def image_distribution(tokens: Tokens, size: int = IMAGE_SIZE) -> dist.TorchDistribution:
+    """Bernoulli pixels of ``render(tokens)`` on a ``size`` x ``size`` frame, probabilities
+    clamped away from 0 and 1."""
+    settings = DEFAULT_SETTINGS
+    if size != settings.size:
+        settings = dataclasses.replace(settings, size=size)
+    probs = render(tokens, settings=settings).clamp(1e-6, 1 - 1e-6)
     return PixelBernoulli(probs=probs).to_event(2)
 
 
-def image_model(tokens: Tokens, image: torch.Tensor | None = None, plate=None) -> torch.Tensor:
-    """``I ~ Bernoulli(render(theta))``; observed when ``image`` (B, 105, 105) is given."""
+def image_model(
+    tokens: Tokens, image: torch.Tensor | None = None, plate=None, size: int = IMAGE_SIZE
+) -> torch.Tensor:
+    """``I ~ Bernoulli(render(theta))``; observed when ``image`` (B, H, H) is given.
+
+    The frame is the observed image's (``size`` is then ignored), else ``size`` x ``size``.
+
+    :raises ValueError: if ``image`` is not a batch of square images.
+    """
+    if image is not None:
+        if image.dim() != 3 or image.shape[-1] != image.shape[-2]:
+            raise ValueError(
+                f"image must be a batch of square images (B, H, H), got {tuple(image.shape)}"
+            )
+        size = image.shape[-1]
     with types_plate(tokens.batch_size, plate):
         obs = None if image is None else image.to(tokens.locations.dtype)
-        return pyro.sample(IMAGE, image_distribution(tokens), obs=obs)
+        return pyro.sample(IMAGE, image_distribution(tokens, size), obs=obs)

@@ -44,15 +44,16 @@ def held_out_files(record: dict, folder=None) -> list[Path]:
     return [f for i, f in enumerate(files) if i not in chosen]
 
 
-def render_kanji(strokes_motor) -> torch.Tensor:  # noqa: F821
-    """The (105, 105) ink mask of a kanji's strokes, fitted as splines and drawn by the
+def render_kanji(strokes_motor, size: int = 105) -> torch.Tensor:  # noqa: F821
+    """The (size, size) ink mask of a kanji's strokes, fitted as splines and drawn by the
     model's renderer (default blur, no noise), binarized at 0.5."""
     from gns_pyro.data.preprocess import drawing_to_splines
     from gns_pyro.parses import Parses
-    from gns_pyro.renderer import DEFAULT_BLUR, render
+    from gns_pyro.renderer import DEFAULT_BLUR, RenderSettings, render
 
     parses = Parses.from_control_points([drawing_to_splines(strokes_motor)])
-    return (render(parses, blur=DEFAULT_BLUR, noise=0.0)[0] > 0.5).cpu()
+    frame = RenderSettings(size=size)
+    return (render(parses, blur=DEFAULT_BLUR, noise=0.0, settings=frame)[0] > 0.5).cpu()
 
 
 def run_kanji_eval(
@@ -72,7 +73,6 @@ def run_kanji_eval(
 
     from gns_pyro.data.kanjivg import kanji_to_motor, read_kanji
     from gns_pyro.pretrained import load_type_prior, weights_digest
-    from gns_pyro.renderer import IMAGE_SIZE
     from gns_pyro.tasks.parse_eval import evaluate_image, summarize_scores
 
     start = time.perf_counter()
@@ -100,8 +100,8 @@ def run_kanji_eval(
     progress = Progress(len(chosen), "kanji-eval", quiet)
     results = []
     for kanji in chosen:
-        motor = kanji_to_motor(kanji, IMAGE_SIZE)
-        image = render_kanji(motor)
+        motor = kanji_to_motor(kanji, parts.image_size)  # drawn on the prior's own frame
+        image = render_kanji(motor, parts.image_size)
         key = {**made_with, "image": image_digest(image)}
         saved = store.get(kanji.codepoint, key)
         if saved is None:

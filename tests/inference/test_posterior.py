@@ -172,3 +172,33 @@ def test_noise_is_refused_quickly():
     with pytest.raises(DataError, match="skeleton has .* edges, more than 100"):
         propose_strokes(check_image(noise))
     assert time.perf_counter() - start < 10
+
+
+def test_infer_parses_on_the_domain_frame():
+    """A character domain on a 48 px frame: the whole model draws 48 px images, and ``infer``
+    takes a 48 px image, fits it on that frame, and refuses Omniglot's 105 px."""
+    torch.manual_seed(0)
+    small = CharacterParts(image_size=48).eval()
+    pyro.set_rng_seed(0)
+    from gns_pyro.models.joint import character_model, joint_log_prob
+
+    with torch.no_grad():
+        _, _, drawn = character_model(small, batch_size=2)
+    assert drawn.shape == (2, 48, 48)
+    image = torch.zeros(48, 48, dtype=torch.bool)
+    image[8:40, 22:25] = True  # one vertical bar
+    post = infer(image, small, k=2, refine_settings=RefineSettings(steps=10))
+    assert post.image.shape == (48, 48)
+    assert torch.isfinite(post.log_weights).all()
+    # the weights are the 48 px model's joint, and every fitted stroke lies on the 48 px frame
+    images = image.expand(len(post.types), 48, 48).float()
+    with torch.no_grad():
+        rescored = joint_log_prob(small, post.types, post.tokens, images)
+    torch.testing.assert_close(rescored, post.log_weights, rtol=1e-4, atol=1e-2)
+    for curves in post.tokens.curves():
+        for curve in curves:
+            assert (curve > -5).all() and (curve < 53).all()
+    with pytest.raises(DataError, match="48×48"):
+        infer(_image(), small, k=1)
+    with pytest.raises(ValueError, match="48x48"):
+        joint_log_prob(small, post.types, post.tokens, _image().expand(2, 105, 105).float())

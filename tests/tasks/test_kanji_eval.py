@@ -1,5 +1,5 @@
 """A kanji prior end to end, tiny: train on 32 KanjiVG characters with the project's training
-command, then parse and score a held-out kanji."""
+command, on KanjiVG's own 109-unit frame, then parse and score a held-out kanji on it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from gns_pyro.cli import main
 
@@ -15,7 +16,7 @@ from gns_pyro.cli import main
 def kanji_prior(tmp_path_factory):
     out = tmp_path_factory.mktemp("kanji_prior")
     argv = ["train", "--data", "kanji", "--max-drawings", "32", "--epochs", "1"]
-    argv += ["--batch-size", "16", "--out", str(out), "--quiet"]
+    argv += ["--batch-size", "16", "--image-size", "109", "--out", str(out), "--quiet"]
     assert main(argv) == 0
     return out / "type_prior.pt"
 
@@ -27,6 +28,28 @@ def test_training_on_kanji_records_its_data_and_ablation(kanji_prior, capsys):
     assert seen == 32
     assert record["data"]["train"]["mean_strokes_per_drawing"] > 3  # kanji, not Omniglot
     assert np.isfinite(record["ablations"]["untrained_nets"]["per_drawing"])
+
+
+def test_the_kanji_domain_trains_on_its_own_frame(kanji_prior):
+    """Image size is a setting of the domain: the nets, the training drawings and the
+    record all use KanjiVG's 109 px frame, not Omniglot's 105."""
+    from gns_pyro.data.kanjivg import load_kanji_dataset
+    from gns_pyro.pretrained import load_type_prior
+
+    record = json.loads(kanji_prior.with_suffix(".json").read_text())
+    assert record["settings"]["image_size"] == 109
+    parts = load_type_prior(kanji_prior)
+    assert parts.image_size == 109 and parts.stroke_net.image_size == 109
+    native = load_kanji_dataset(max_kanji=8, seed=0, image_size=109).parses
+    scaled = load_kanji_dataset(max_kanji=8, seed=0).parses  # Omniglot's 105 px
+    # stroke starts scale with the frame (up to the spline fit, whose spacing is in pixels)
+    torch.testing.assert_close(native.locations, scaled.locations * 109 / 105, rtol=0, atol=0.05)
+
+
+def test_omniglot_drawings_train_only_on_their_own_frame(tmp_path, capsys):
+    argv = ["train", "--image-size", "109", "--max-drawings", "8", "--epochs", "1"]
+    assert main([*argv, "--out", str(tmp_path), "--quiet"]) == 2
+    assert "105 px" in capsys.readouterr().err
 
 
 def test_kanji_weights_are_never_installed_into_the_package(tmp_path, capsys):

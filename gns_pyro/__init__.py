@@ -47,9 +47,9 @@ _ENTRY_POINTS = {
     "character_model": "gns_pyro.models.joint",
     "token_image_model": "gns_pyro.models.joint",
     "type_log_prob": "gns_pyro.models.type_prior",
-    "trace_log_prob": "gns_pyro.models.type_prior",
+    "trace_log_prob": "gns_pyro.models.traces",
     "joint_log_prob": "gns_pyro.models.joint",
-    "conditioned_trace": "gns_pyro.models.sites",
+    "conditioned_trace": "gns_pyro.models.traces",
     "type_conditions": "gns_pyro.models.sites",
     "token_conditions": "gns_pyro.models.joint",
     # sampling and drawing

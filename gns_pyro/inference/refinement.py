@@ -38,7 +38,7 @@ from gns_pyro.inference.guides import ParseGuide
 from gns_pyro.models.joint import character_model, token_image_model
 from gns_pyro.models.sites import type_conditions
 from gns_pyro.models.token import DEFAULT_TOKEN_PRIOR, TokenPrior
-from gns_pyro.models.type_prior import trace_log_prob
+from gns_pyro.models.traces import trace_log_prob
 from gns_pyro.parses import Parses, Tokens
 
 

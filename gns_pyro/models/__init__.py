@@ -8,9 +8,10 @@ from gns_pyro.models.joint import (
     joint_trace,
     sample_exemplars,
 )
-from gns_pyro.models.sites import conditioned_trace, type_conditions
+from gns_pyro.models.sites import type_conditions
 from gns_pyro.models.token import TokenPrior, generate_token, image_model
-from gns_pyro.models.type_prior import generate_type, trace_log_prob, type_log_prob
+from gns_pyro.models.traces import conditioned_trace, trace_log_prob
+from gns_pyro.models.type_prior import generate_type, type_log_prob
 
 __all__ = [
     "CharacterParts",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from pyro import poutine
 
-from gns_pyro.models.sites import conditioned_trace, types_plate
+from gns_pyro.models.sites import types_plate
 from gns_pyro.models.token import (
     AFFINE,
     BLUR,
@@ -34,7 +34,8 @@ from gns_pyro.models.token import (
     image_model,
     type_shapes,
 )
-from gns_pyro.models.type_prior import generate_type, trace_log_prob
+from gns_pyro.models.traces import conditioned_trace, trace_log_prob
+from gns_pyro.models.type_prior import generate_type
 from gns_pyro.parses import Parses, Tokens
 
 

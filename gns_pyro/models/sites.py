@@ -104,20 +104,3 @@ def type_conditions(
                 data[end_site(i, t)] = stop_value(counts[:, i], t, parses.offsets.dtype)
     data.update(stop_conditions(parses.num_strokes, max_strokes, parses.offsets.dtype))
     return data
-
-
-def conditioned_trace(fn, data: dict, *args, **kwargs):
-    """Trace of ``fn(*args, **kwargs)`` under ``poutine.condition(data)``, checking the names.
-
-    ``poutine.condition`` silently ignores names that match no site; a typo would then score the
-    wrong thing. Here every name in ``data`` must be a sample site of the run.
-
-    :raises ValueError: naming the keys of ``data`` that are not sites.
-    """
-    from pyro import poutine
-
-    trace = poutine.trace(poutine.condition(fn, data=data)).get_trace(*args, **kwargs)
-    unknown = sorted(set(data) - {n for n, s in trace.nodes.items() if s["type"] == "sample"})
-    if unknown:
-        raise ValueError(f"conditioned on names that are not sample sites: {unknown[:10]}")
-    return trace

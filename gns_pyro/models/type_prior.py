@@ -31,6 +31,7 @@ from pyro import poutine
 
 from gns_pyro.models.domain import TeacherForcing
 from gns_pyro.models.sites import stop_site, stop_value, types_plate
+from gns_pyro.models.traces import trace_log_prob
 
 
 def generate_type(
@@ -108,13 +109,3 @@ def type_log_prob(domain, parses, max_parts: int | None = None) -> torch.Tensor:
     """log P(psi) of each parse (B,), from the trace of the observed program."""
     trace = poutine.trace(generate_type).get_trace(domain, parses=parses, max_parts=max_parts)
     return trace_log_prob(trace)
-
-
-def trace_log_prob(trace) -> torch.Tensor:
-    """Per-item sum (B,) of the masked log-probabilities of every sample site in ``trace``."""
-    trace.compute_log_prob()
-    total = None
-    for node in trace.nodes.values():
-        if node["type"] == "sample" and "log_prob" in node:
-            total = node["log_prob"] if total is None else total + node["log_prob"]
-    return total

@@ -18,7 +18,8 @@ from torch import nn
 from gns_pyro.models.domain import PartDomain, TeacherForcing, TokenImageDomain
 from gns_pyro.models.joint import character_model
 from gns_pyro.models.sites import stop_conditions
-from gns_pyro.models.type_prior import generate_type, trace_log_prob, type_log_prob
+from gns_pyro.models.traces import trace_log_prob
+from gns_pyro.models.type_prior import generate_type, type_log_prob
 
 SIDE = 16
 

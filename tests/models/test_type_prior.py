@@ -5,8 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from gns_pyro.models import CharacterParts, generate_type, type_conditions, type_log_prob
-from gns_pyro.models.sites import conditioned_trace
-from gns_pyro.models.type_prior import trace_log_prob
+from gns_pyro.models.traces import conditioned_trace, trace_log_prob
 from gns_pyro.parses import Parses
 from gns_pyro.renderer import broaden, stroke_ink
 

@@ -50,9 +50,10 @@ RESIZE_COVERAGE = 0.2
 
 
 def load_image(
-    source: ImageSource, *, name: str | None = None, resize: bool = False
+    source: ImageSource, *, name: str | None = None, resize: bool = False, size: int = IMAGE_SIZE
 ) -> torch.Tensor:
-    """Load one character image as a ``(105, 105)`` ``torch.bool`` tensor with ink = True.
+    """Load one character image as a ``(size, size)`` ``torch.bool`` tensor with ink = True
+    (``(105, 105)`` for Omniglot).
 
     :param source: a path, the encoded bytes of an image file, a :class:`PIL.Image.Image`, or an
         array. Arrays: ``bool`` arrays/tensors are taken as ink masks already (True = ink), so
@@ -62,9 +63,10 @@ def load_image(
     :param name: how to refer to the image in error messages (defaults to the path, if any).
     :param resize: (paths, bytes and PIL images) accept a drawing of any size up to
         ``MAX_RESIZE_SIDE`` pixels a side (see :func:`resize_drawing`); colour is then read as
-        brightness. Without it, an image that is not 105×105 is an error.
+        brightness. Without it, an image that is not ``size`` × ``size`` is an error.
+    :param size: the side in pixels that the model reads (a domain's ``image_size``).
     :raises DataNotFoundError: the path does not exist.
-    :raises DataError: not a readable image, not 105×105, or a colour image.
+    :raises DataError: not a readable image, not ``size`` × ``size``, or a colour image.
 
     Example::
 
@@ -84,28 +86,28 @@ def load_image(
         except OSError as err:
             raise DataError(f"cannot read image file {path}: {err}") from err
         if resize:
-            return resize_drawing(_decode(data, name, any_size=True), name)
-        return _from_pil(_decode(data, name), name)
+            return resize_drawing(_decode(data, name, any_size=True), name, size)
+        return _from_pil(_decode(data, name, size=size), name, size)
     if isinstance(source, (bytes, bytearray, memoryview)):
         name = name or "image bytes"
         if resize:
-            return resize_drawing(_decode(bytes(source), name, any_size=True), name)
-        return _from_pil(_decode(bytes(source), name), name)
+            return resize_drawing(_decode(bytes(source), name, any_size=True), name, size)
+        return _from_pil(_decode(bytes(source), name, size=size), name, size)
     if isinstance(source, Image.Image):
         if resize:
-            return resize_drawing(source, name or "PIL image")
-        return _from_pil(source, name or "PIL image")
+            return resize_drawing(source, name or "PIL image", size)
+        return _from_pil(source, name or "PIL image", size)
     if isinstance(source, torch.Tensor):
-        return _from_array(source.detach().cpu().numpy(), name or "tensor")
+        return _from_array(source.detach().cpu().numpy(), name or "tensor", size)
     if isinstance(source, np.ndarray):
-        return _from_array(source, name or "array")
+        return _from_array(source, name or "array", size)
     raise DataError(
         f"cannot read an image from a {type(source).__name__}; give a path, bytes, a PIL image "
         "or an array"
     )
 
 
-def _decode(data: bytes, name: str, any_size: bool = False) -> Image.Image:
+def _decode(data: bytes, name: str, any_size: bool = False, size: int = IMAGE_SIZE) -> Image.Image:
     unreadable = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
     try:
         img = Image.open(io.BytesIO(data))  # reads the header only
@@ -121,7 +123,7 @@ def _decode(data: bytes, name: str, any_size: bool = False) -> Image.Image:
                 f"most {MAX_RESIZE_SIDE} pixels a side"
             )
     else:
-        _check_size(*img.size, name)
+        _check_size(*img.size, name, size)
     try:
         # PIL decodes lazily; force it so truncated files fail here, with the file's name.
         img.load()
@@ -130,8 +132,9 @@ def _decode(data: bytes, name: str, any_size: bool = False) -> Image.Image:
     return img
 
 
-def resize_drawing(img: Image.Image, name: str = "drawing") -> torch.Tensor:
-    """A drawing of any size (dark ink on a light page) as a 105×105 ink mask.
+def resize_drawing(img: Image.Image, name: str = "drawing", size: int = IMAGE_SIZE) -> torch.Tensor:
+    """A drawing of any size (dark ink on a light page) as a ``size`` × ``size`` ink mask
+    (105×105 for Omniglot).
 
     The page is read as brightness (colour by luminance, transparency composited onto white),
     cropped to the ink's bounding box, padded to a square with a margin of 15% of its side on
@@ -157,14 +160,14 @@ def resize_drawing(img: Image.Image, name: str = "drawing") -> torch.Tensor:
     r0 = (full - (bottom - top)) // 2
     c0 = (full - (right - left)) // 2
     square[r0 : r0 + bottom - top, c0 : c0 + right - left] = ink[top:bottom, left:right]
-    small = Image.fromarray(square, mode="F").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BOX)
+    small = Image.fromarray(square, mode="F").resize((size, size), Image.BOX)
     return _to_tensor(np.asarray(small) >= RESIZE_COVERAGE)
 
 
-def _check_size(width: int, height: int, name: str) -> None:
-    if (width, height) != (IMAGE_SIZE, IMAGE_SIZE):
+def _check_size(width: int, height: int, name: str, size: int = IMAGE_SIZE) -> None:
+    if (width, height) != (size, size):
         raise DataError(
-            f"{name}: image must be {IMAGE_SIZE}×{IMAGE_SIZE} pixels, found {width}×{height} "
+            f"{name}: image must be {size}×{size} pixels, found {width}×{height} "
             "(width×height); use --resize (resize=True) for a drawing of another size"
         )
 
@@ -176,8 +179,8 @@ def _colour_error(name: str, mode: str) -> DataError:
     )
 
 
-def _from_pil(img: Image.Image, name: str) -> torch.Tensor:
-    _check_size(img.width, img.height, name)
+def _from_pil(img: Image.Image, name: str, size: int = IMAGE_SIZE) -> torch.Tensor:
+    _check_size(img.width, img.height, name, size)
     mode = img.mode
     if mode == "1":
         # Mode "1" converts to a bool array with True = white; ink is black.
@@ -206,11 +209,11 @@ def _from_rgba(rgba: np.ndarray, name: str, mode: str) -> torch.Tensor:
     return _to_tensor(rgb[..., 0] < GRAY_THRESHOLD)
 
 
-def _from_array(arr: np.ndarray, name: str) -> torch.Tensor:
+def _from_array(arr: np.ndarray, name: str, size: int = IMAGE_SIZE) -> torch.Tensor:
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim == 2:
-        _check_size(arr.shape[1], arr.shape[0], name)
+        _check_size(arr.shape[1], arr.shape[0], name, size)
         if arr.dtype == bool:
             return _to_tensor(arr)
         if np.issubdtype(arr.dtype, np.floating):
@@ -219,13 +222,13 @@ def _from_array(arr: np.ndarray, name: str) -> torch.Tensor:
             return _to_tensor(arr < GRAY_THRESHOLD)
         raise DataError(f"{name}: unsupported array dtype {arr.dtype}")
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
-        _check_size(arr.shape[1], arr.shape[0], name)
+        _check_size(arr.shape[1], arr.shape[0], name, size)
         if np.issubdtype(arr.dtype, np.floating):
             arr = np.clip(arr * 255.0, 0, 255)
         mode = "RGB" if arr.shape[-1] == 3 else "RGBA"
         return _from_rgba(arr.astype(np.uint8), name, mode)
     raise DataError(
-        f"{name}: expected an image array of shape (105, 105) or (105, 105, 3|4), "
+        f"{name}: expected an image array of shape ({size}, {size}) or ({size}, {size}, 3|4), "
         f"found {tuple(arr.shape)}"
     )
 

@@ -12,8 +12,12 @@ from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.inference.posterior import check_image, infer
 from gns_pyro.inference.refinement import RefineSettings
 from gns_pyro.progress import Stages, add_quiet_argument
+from gns_pyro.renderer import IMAGE_SIZE
 
-IMAGE_HELP = "a 105x105 binary or grayscale PNG, dark ink on white (any size with --resize)"
+IMAGE_HELP = (
+    "a 105x105 binary or grayscale PNG, dark ink on white (any size with --resize; the size "
+    "that --weights were trained on, if not Omniglot's)"
+)
 
 
 def add_image_arguments(parser) -> None:
@@ -21,14 +25,34 @@ def add_image_arguments(parser) -> None:
     parser.add_argument(
         "--resize",
         action="store_true",
-        help="accept a drawing of any size: crop to the ink, pad, shrink to 105x105, binarize",
+        help="accept a drawing of any size: crop to the ink, pad, shrink to the model's "
+        "frame (105x105), binarize",
     )
     add_quiet_argument(parser)
 
 
-def read_image(args):
-    """The command's image, checked (and resized when asked) before any model loads."""
-    return check_image(load_image(args.image, resize=args.resize))
+def read_image(args, size: int = IMAGE_SIZE):
+    """The command's image, checked (and resized when asked) for a ``size``-pixel frame."""
+    return check_image(load_image(args.image, resize=args.resize, size=size), size)
+
+
+def read_image_and_prior(args, stages=None):
+    """The command's image and type prior (``--weights``, ``--device``).
+
+    With the shipped prior (Omniglot's 105 px) the image is checked first, so bad input fails
+    before any model loads; other weights are loaded first, and the image must fit the frame
+    they were trained on (their ``image_size``).
+    """
+    from gns_pyro.pretrained import load_type_prior
+
+    device = resolve_device(args.device)
+    image = read_image(args) if args.weights is None else None
+    parts = load_type_prior(args.weights, device=device)
+    if stages is not None:
+        stages("loaded the type prior")
+    if image is None:
+        image = read_image(args, parts.image_size)
+    return image, parts
 
 
 def add_parsers(subparsers) -> None:
@@ -80,16 +104,12 @@ def add_parsers(subparsers) -> None:
 
 
 def _posterior(args):
-    from gns_pyro.pretrained import load_type_prior
-
     if args.k < 1:
         from gns_pyro.errors import GNSError
 
         raise GNSError(f"--k must be at least 1, got {args.k}")
-    image = read_image(args)  # bad input fails before any model loads
     stages = Stages(args.command, args.quiet)
-    parts = load_type_prior(args.weights, device=resolve_device(args.device))
-    stages("loaded the type prior")
+    image, parts = read_image_and_prior(args, stages)
     post = infer(
         image,
         parts,

@@ -64,25 +64,21 @@ def run(args: argparse.Namespace) -> int:
     """``gns-pyro exemplars``: the image and new exemplars of it, as one PNG grid."""
     import pyro
 
-    from gns_pyro.devices import resolve_device
     from gns_pyro.errors import GNSError
-    from gns_pyro.inference.cli import read_image
+    from gns_pyro.inference.cli import read_image_and_prior
     from gns_pyro.inference.posterior import infer
-    from gns_pyro.pretrained import load_type_prior
     from gns_pyro.progress import Stages
     from gns_pyro.renderer import DEFAULT_BLUR, render
     from gns_pyro.viz import save_grid
 
     if args.n < 1 or args.temperature <= 0:
         raise GNSError("--n must be >= 1 and --temperature > 0")
-    image = read_image(args)
     stages = Stages("exemplars", args.quiet)
-    parts = load_type_prior(args.weights, device=resolve_device(args.device))
-    stages("loaded the type prior")
+    image, parts = read_image_and_prior(args, stages)
     pyro.set_rng_seed(args.seed)
     post = infer(image, parts, k=args.k, seed=args.seed, progress=stages)
     tokens = exemplars_from_posterior(post, args.n, args.temperature)
-    drawn = render(tokens, blur=DEFAULT_BLUR, noise=0.0).cpu()
+    drawn = render(tokens, blur=DEFAULT_BLUR, noise=0.0, settings=parts.render_settings).cpu()
     pictures = torch.cat([image.float()[None], drawn])
     save_grid(pictures, args.out, ncols=min(10, args.n + 1))
     print(f"wrote the image and {args.n} new exemplars to {args.out}")

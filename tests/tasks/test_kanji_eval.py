@@ -121,3 +121,24 @@ def test_the_kanji_domain_samples_conditions_and_scores_alike(kanji_prior):
         )
         torch.testing.assert_close(fast, trace_log_prob(generic), rtol=1e-6, atol=1e-6)
     assert int(kanji.num_strokes.max()) > 10 and fast.isfinite().all()  # long kanji too
+
+
+def test_parse_command_reads_images_on_the_frame_of_its_weights(kanji_prior, tmp_path, capsys):
+    """``gns-pyro parse --weights`` with a 109 px prior parses a 109×109 PNG, refuses a
+    105×105 one by name, and ``--resize`` shrinks a drawing to 109×109."""
+    from PIL import Image
+
+    page = np.full((109, 109), 255, dtype=np.uint8)
+    page[20:90, 52:56] = 0  # one vertical bar
+    page[50:54, 20:90] = 0  # and a horizontal one
+    native, small, big = tmp_path / "native.png", tmp_path / "small.png", tmp_path / "big.png"
+    Image.fromarray(page).save(native)
+    Image.fromarray(page[:105, :105]).save(small)
+    Image.fromarray(np.kron(page, np.ones((3, 3), dtype=np.uint8))).save(big)
+    base = ["parse", "--weights", str(kanji_prior), "--k", "1", "--steps", "3", "--json"]
+    assert main([*base, str(native), "--quiet"]) == 0
+    parsed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert parsed["parses"] and parsed["parses"][0]["strokes"]
+    assert main([*base, str(small), "--quiet"]) == 2
+    assert "109×109" in capsys.readouterr().err
+    assert main([*base, str(big), "--resize", "--quiet"]) == 0

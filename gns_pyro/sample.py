@@ -251,7 +251,7 @@ def sample_statistics(
     """Checks of the prior's samples: stroke counts, ink inside the frame, finiteness.
 
     A sample keeps its ink inside the frame when every point of its rendered curves lies in
-    ``[0, 104]`` on both axes. ``max_strokes`` is the stroke cap (default: none but the
+    ``[0, image_size - 1]`` on both axes (``[0, 104]`` for Omniglot). ``max_strokes`` is the stroke cap (default: none but the
     model's own, so the numbers describe the model; ``gns-pyro sample`` caps at
     :data:`MAX_SAMPLE_STROKES`).
     """
@@ -266,7 +266,7 @@ def sample_statistics(
             types.control_points[types.stroke_mask], types.num_control[types.stroke_mask]
         )
         real = ink > 0
-        ok = ((points >= 0) & (points <= 104)).all(-1) | ~real  # (N, E)
+        ok = ((points >= 0) & (points <= parts.image_size - 1)).all(-1) | ~real  # (N, E)
         owner = types.stroke_mask.nonzero()[:, 0]
         stroke_ok = ok.all(-1)
         # an item is inside iff all its strokes are: count failing strokes per item

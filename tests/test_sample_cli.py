@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from gns_pyro.cli import main
@@ -55,3 +56,29 @@ def test_sample_caps_the_strokes_of_a_concept(tmp_path, capsys):
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["max_strokes"] == 1
     assert all(len(t["strokes"]) == 1 for t in record["types"])
+
+
+def test_sample_statistics_count_ink_inside_the_domains_own_frame():
+    """The statistics describe the same seeded samples that ``sample_types`` draws, and ink
+    is inside when every rendered point lies in ``[0, image_size - 1]`` of the domain."""
+    import pyro
+    import torch
+
+    from gns_pyro.models import CharacterParts
+    from gns_pyro.renderer import sample_strokes
+    from gns_pyro.sample import sample_statistics, sample_types
+
+    torch.manual_seed(0)
+    parts = CharacterParts(image_size=48).eval()  # untrained: strokes go anywhere
+    stats = sample_statistics(parts, n=30, temperature=1.0, seed=3, batch_size=30)
+    pyro.set_rng_seed(3)
+    types, _ = sample_types(30, 1.0, None, parts)
+    assert stats["mean_strokes"] == float(types.num_strokes.float().mean())
+    inside = []
+    for b in range(30):
+        keep = types.stroke_mask[b]
+        points, ink = sample_strokes(types.control_points[b][keep], types.num_control[b][keep])
+        drawn = points[ink > 0]
+        inside.append(bool(((drawn >= 0) & (drawn <= 47)).all()))
+    assert stats["fraction_inside_frame"] == pytest.approx(sum(inside) / 30)
+    assert 0 < stats["fraction_inside_frame"] < 1  # the check can go either way here

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 import pyro
 import torch
@@ -251,9 +252,10 @@ def sample_statistics(
     """Checks of the prior's samples: stroke counts, ink inside the frame, finiteness.
 
     A sample keeps its ink inside the frame when every point of its rendered curves lies in
-    ``[0, image_size - 1]`` on both axes (``[0, 104]`` for Omniglot). ``max_strokes`` is the stroke cap (default: none but the
-    model's own, so the numbers describe the model; ``gns-pyro sample`` caps at
-    :data:`MAX_SAMPLE_STROKES`).
+    ``[0, image_size - 1]`` on both axes (``[0, 104]`` for Omniglot);
+    ``fraction_inside_frame_se`` is that fraction's binomial standard error. ``max_strokes`` is
+    the stroke cap (default: none but the model's own, so the numbers describe the model;
+    ``gns-pyro sample`` caps at :data:`MAX_SAMPLE_STROKES`).
     """
     from gns_pyro.renderer import sample_strokes
 
@@ -283,6 +285,10 @@ def sample_statistics(
         "mean_strokes": float(counts.float().mean()),
         "largest_strokes": int(counts.max()),
         "fraction_inside_frame": float(inside.float().mean()),
+        # binomial standard error of that fraction: 1,000 samples near 90% give about 0.009
+        "fraction_inside_frame_se": math.sqrt(
+            float(inside.float().mean()) * (1 - float(inside.float().mean())) / n
+        ),
         "mean_strokes_when_outside": float(outside.mean()) if len(outside) else None,
         "all_finite": bool(finite.all()),
     }

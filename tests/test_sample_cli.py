@@ -82,3 +82,5 @@ def test_sample_statistics_count_ink_inside_the_domains_own_frame():
         inside.append(bool(((drawn >= 0) & (drawn <= 47)).all()))
     assert stats["fraction_inside_frame"] == pytest.approx(sum(inside) / 30)
     assert 0 < stats["fraction_inside_frame"] < 1  # the check can go either way here
+    f = sum(inside) / 30
+    assert stats["fraction_inside_frame_se"] == pytest.approx((f * (1 - f) / 30) ** 0.5, rel=1e-5)

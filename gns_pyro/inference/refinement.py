@@ -303,11 +303,11 @@ def aligned_tokens(
     centroid: a start that puts the strokes on the target's ink, so that a short refit fits
     shape rather than spending its steps on moving the whole character.
     """
-    from gns_pyro.renderer import DEFAULT_SETTINGS, control_point_centroid, render
+    from gns_pyro.renderer import RenderSettings, control_point_centroid, render
 
     tokens = initial_tokens(types, settings)
     images = images.expand(types.batch_size, *images.shape[-2:]).to(types.locations.dtype)
-    frame = dataclasses.replace(DEFAULT_SETTINGS, size=images.shape[-1])
+    frame = RenderSettings(size=images.shape[-1])
     with torch.no_grad():
         drawn = render(types, blur=settings.init_blur, noise=0.0, settings=frame)
         c_type, s_type = _ink_moments(drawn)

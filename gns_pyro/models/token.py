@@ -41,7 +41,7 @@ import torch
 
 from gns_pyro.models.sites import types_plate
 from gns_pyro.parses import Parses, Tokens
-from gns_pyro.renderer import DEFAULT_SETTINGS, IMAGE_SIZE, render
+from gns_pyro.renderer import IMAGE_SIZE, RenderSettings, render
 
 TOKEN_LOCATIONS = "token_locations"
 TOKEN_SHAPES = "token_shapes"
@@ -139,10 +139,7 @@ class PixelBernoulli(dist.Bernoulli):
 def image_distribution(tokens: Tokens, size: int = IMAGE_SIZE) -> dist.TorchDistribution:
     """Bernoulli pixels of ``render(tokens)`` on a ``size`` x ``size`` frame, probabilities
     clamped away from 0 and 1."""
-    settings = DEFAULT_SETTINGS
-    if size != settings.size:
-        settings = dataclasses.replace(settings, size=size)
-    probs = render(tokens, settings=settings).clamp(1e-6, 1 - 1e-6)
+    probs = render(tokens, settings=RenderSettings(size=size)).clamp(1e-6, 1 - 1e-6)
     return PixelBernoulli(probs=probs).to_event(2)
 
 

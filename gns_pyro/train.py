@@ -63,6 +63,8 @@ SETTINGS_BEFORE_THEY_EXISTED = {
     "stroke_dropout": 0.0,
     "augment_scale": 0.0,
     "augment_shift": 0.0,
+    "augment_rotate": 0.0,
+    "augment_shear": 0.0,
     "image_size": 105,
 }
 
@@ -87,6 +89,8 @@ class TrainSettings:
         per-axis scales drawn from ``1 +- augment_scale``...
     :param augment_shift: ...and shifted by up to this many pixels per axis (a drawing that
         would leave the frame is kept as it is); 0 and 0 train on the drawings as they are.
+    :param augment_rotate: ...rotated by up to this many degrees...
+    :param augment_shear: ...and sheared (``x += k y``) by ``k`` up to this, before the scales.
     :param seed: seed of the split, the batch order and initialization.
     :param val_fraction: fraction of characters held out for validation.
     :param exclude: alphabets never trained on (Tagalog is the parsing test set).
@@ -112,6 +116,8 @@ class TrainSettings:
     stroke_dropout: float = 0.1
     augment_scale: float = 0.15
     augment_shift: float = 6.0
+    augment_rotate: float = 0.0
+    augment_shear: float = 0.0
     seed: int = 0
     val_fraction: float = 0.1
     exclude: tuple[str, ...] = ("Tagalog",)
@@ -355,23 +361,39 @@ def augment(
     shift: float,
     generator: torch.Generator | None = None,
     image_size: int = IMAGE_SIZE,
+    rotate: float = 0.0,
+    shear: float = 0.0,
 ) -> Parses:
-    """Each drawing warped about its control-point centroid by per-axis scales in
-    ``1 +- scale`` and shifted by up to ``shift`` pixels per axis (the token model's kind of
-    warp); drawings that the warp would take outside the ``image_size`` frame are left as
-    they are."""
-    from gns_pyro.renderer import apply_affine
+    """Each drawing warped about its control-point centroid: sheared (``x += k y``, ``|k| <=
+    shear``), scaled per axis by factors in ``1 +- scale``, rotated by up to ``rotate`` degrees,
+    then shifted by up to ``shift`` pixels per axis. Drawings that the warp would take outside
+    the ``image_size`` frame are left as they are.
 
-    if scale == 0 and shift == 0:
+    With ``rotate = shear = 0`` this is the token model's kind of warp (per-axis scale and
+    shift); rotation and shear make new "characters" out of the training ones, which the
+    validation NLL on unseen characters rewards."""
+    from gns_pyro.renderer import control_point_centroid
+
+    if scale == 0 and shift == 0 and rotate == 0 and shear == 0:
         return parses
     B = len(parses)
 
-    def uniform(width):
-        return (torch.rand(B, 2, generator=generator) * 2 - 1) * width
+    def uniform(width, *shape):
+        return (torch.rand(B, *shape, generator=generator) * 2 - 1) * width
 
     dtype, device = parses.locations.dtype, parses.locations.device
-    affine = torch.cat([1 + uniform(scale), uniform(shift)], -1).to(device, dtype)
-    warped = apply_affine(parses.control_points, parses.num_control, affine)
+    scales, shifts = 1 + uniform(scale, 2), uniform(shift, 2)
+    # drawn only when asked for, so runs without them keep their exact sequence of warps
+    angle = uniform(math.radians(rotate)) if rotate else torch.zeros(B)
+    k = uniform(shear) if shear else torch.zeros(B)
+    cos, sin, zero, one = angle.cos(), angle.sin(), torch.zeros(B), torch.ones(B)
+    rotation = torch.stack([cos, -sin, sin, cos], -1).view(B, 2, 2)
+    shearing = torch.stack([one, k, zero, one], -1).view(B, 2, 2)
+    linear = (rotation @ torch.diag_embed(scales) @ shearing).to(device, dtype)
+    c = control_point_centroid(parses.control_points, parses.num_control)[:, None, None, :]
+    points = parses.control_points - c
+    shifts = shifts.to(device, dtype)[:, None, None, :]
+    warped = torch.einsum("bij,bskj->bski", linear, points) + c + shifts
     real = torch.arange(warped.shape[2], device=device) < parses.num_control.unsqueeze(-1)
     outside = ((warped < 0) | (warped > image_size - 1)).any(-1) & real
     keep = outside.flatten(1).any(1)  # (B,) drawings that stay as they are
@@ -403,7 +425,13 @@ def train_epoch(
         for idx in bar:
             batch = train.parses[idx].trim()
             batch = augment(
-                batch, settings.augment_scale, settings.augment_shift, generator, parts.image_size
+                batch,
+                settings.augment_scale,
+                settings.augment_shift,
+                generator,
+                parts.image_size,
+                settings.augment_rotate,
+                settings.augment_shear,
             )
             loss = state.svi.step(parts, batch.to(device))  # mean NLL per drawing of the batch
             if not math.isfinite(loss):

@@ -135,6 +135,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="and shift it by up to this many pixels per axis",
     )
     p.add_argument(
+        "--augment-rotate",
+        type=argtypes.nonnegative_float,
+        default=defaults.augment_rotate,
+        help="and rotate it by up to this many degrees",
+    )
+    p.add_argument(
+        "--augment-shear",
+        type=argtypes.nonnegative_float,
+        default=defaults.augment_shear,
+        help="and shear it (x += k y) by k up to this",
+    )
+    p.add_argument(
         "--image-size",
         type=argtypes.positive_int,
         default=defaults.image_size,

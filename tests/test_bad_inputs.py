@@ -402,7 +402,7 @@ def _cases():
         usage(f"train--lr={value}", [*train, "--lr", value], "--lr")
     for value in ("0", "1", "1.5", "-0.1", "nan"):
         usage(f"train--val-fraction={value}", [*train, "--val-fraction", value], "--val-fraction")
-    for flag in ("--min-stroke-length", "--augment-shift"):
+    for flag in ("--min-stroke-length", "--augment-shift", "--augment-rotate", "--augment-shear"):
         for value in ("-1", "nan", "x"):
             usage(f"train{flag}={value}", [*train, flag, value], flag)
     for flag in ("--stroke-dropout", "--augment-scale"):

@@ -192,6 +192,52 @@ def test_augment_warps_drawings_inside_the_frame_and_keeps_their_structure():
     assert augment(parses, 0.0, 0.0) is parses
 
 
+def test_augment_rotates_and_shears_about_the_centroid():
+    import numpy as np
+
+    from gns_pyro.parses import Parses
+    from gns_pyro.renderer import control_point_centroid
+    from gns_pyro.train import augment
+
+    line = np.array([[40.0, 40.0], [60.0, 45.0], [65.0, 70.0]])
+    parses = Parses.from_control_points([[line, line[::-1] + 3.0]] * 8)
+    steps = parses.offsets[parses.offset_mask].norm(dim=-1)
+    centroid = control_point_centroid(parses.control_points, parses.num_control)
+
+    # a rotation alone is rigid: step lengths and the centroid stay, directions turn
+    rotated = augment(parses, 0.0, 0.0, torch.Generator().manual_seed(0), rotate=20.0)
+    assert torch.allclose(rotated.offsets[rotated.offset_mask].norm(dim=-1), steps, atol=1e-4)
+    assert torch.allclose(
+        control_point_centroid(rotated.control_points, rotated.num_control), centroid, atol=1e-4
+    )
+    first = parses.offsets[:, 0, 0]
+    turned = rotated.offsets[:, 0, 0]
+    angle = torch.atan2(turned[:, 1], turned[:, 0]) - torch.atan2(first[:, 1], first[:, 0])
+    assert (angle.abs() > 1e-3).all() and (angle.abs() <= np.radians(20.0) + 1e-5).all()
+
+    # a shear alone keeps every y and moves x by k (y - centroid y), |k| <= shear
+    sheared = augment(parses, 0.0, 0.0, torch.Generator().manual_seed(1), shear=0.3)
+    before = parses.control_points[parses.stroke_mask]
+    after = sheared.control_points[sheared.stroke_mask]
+    assert torch.allclose(after[..., 1], before[..., 1])
+    dy = parses.control_points[..., 1] - centroid[:, None, None, 1]
+    dx = sheared.control_points[..., 0] - parses.control_points[..., 0]
+    k = dx[:, 0, 0] / dy[:, 0, 0]
+    real = parses.stroke_mask
+    assert torch.allclose(dx[real], (k[:, None, None] * dy)[real], atol=1e-4)
+    assert (k.abs() <= 0.3).all() and (k.abs() > 0).all()
+
+    # without rotation and shear the sequence of warps is the one the earlier versions drew
+    plain = augment(parses, 0.1, 4.0, torch.Generator().manual_seed(2))
+    g = torch.Generator().manual_seed(2)
+    scales = 1 + (torch.rand(8, 2, generator=g) * 2 - 1) * 0.1
+    shifts = (torch.rand(8, 2, generator=g) * 2 - 1) * 4.0
+    expected = (parses.control_points - centroid[:, None, None]) * scales[:, None, None] + (
+        centroid + shifts
+    )[:, None, None]
+    assert torch.allclose(plain.control_points[plain.stroke_mask], expected[parses.stroke_mask])
+
+
 def test_every_train_setting_has_its_option_with_the_same_default():
     import dataclasses
 

@@ -17,6 +17,12 @@ record: data used, settings, epochs, steps, wall time and device, the learning c
 validation NLL per drawing and per stroke, and two ablations (untrained nets; trained nets with
 a blank canvas). The returned nets are frozen and in eval mode.
 
+Two options go beyond maximum likelihood. ``frame_penalty`` adds to every step's loss the mass
+that the nets' mixtures put outside the frame at the states of fresh samples of the prior
+(:mod:`gns_pyro.models.frame`): the data never leave the page, so nothing else teaches the nets
+what to do where their own samples wander. ``init_weights`` starts from trained weights; the
+shipped prior is a maximum-likelihood run fine-tuned that way (see the README).
+
 Example (shell)::
 
     gns-pyro train --out runs/type_prior --epochs 60          # then --resume after a kill
@@ -42,6 +48,7 @@ from gns_pyro.data.preprocess import SplineSettings
 from gns_pyro.errors import GNSError
 from gns_pyro.fileio import atomic_write_bytes, file_sha256, save_json
 from gns_pyro.models.character import CharacterParts
+from gns_pyro.models.frame import frame_penalty
 from gns_pyro.models.type_prior import generate_type, type_log_prob
 from gns_pyro.nets.stroke import ATTENTION_SIZE, HIDDEN_SIZE, StrokeNet
 from gns_pyro.parses import Parses
@@ -66,6 +73,9 @@ SETTINGS_BEFORE_THEY_EXISTED = {
     "augment_rotate": 0.0,
     "augment_shear": 0.0,
     "image_size": 105,
+    "frame_penalty": 0.0,
+    "frame_samples": 32,
+    "init_weights": None,
 }
 
 
@@ -101,6 +111,16 @@ class TrainSettings:
     :param image_size: side of the canvas the nets read and the drawings are placed on, in
         pixels: a setting of the domain. Omniglot's drawings are on 105 px, the only size
         they take; KanjiVG's 109-unit canvas is scaled to it (109 keeps its own units).
+    :param frame_penalty: weight of the frame penalty
+        (:func:`~gns_pyro.models.frame.frame_penalty`) of ``frame_samples`` fresh samples of
+        the prior (T = 1), added to every step's loss: it teaches the nets to keep the pen on
+        the page at the states their own samples reach, which the data never visit. Early
+        stopping and the learning-rate schedule then read the same objective on validation:
+        NLL plus ``frame_penalty`` times the penalty of 256 seeded samples. 0 trains by
+        maximum likelihood alone.
+    :param frame_samples: fresh samples per step for the frame penalty.
+    :param init_weights: a weights file to start from instead of a random initialization (a
+        fine-tuning run); its architecture must be the one these settings build.
     """
 
     epochs: int = 60
@@ -125,6 +145,9 @@ class TrainSettings:
     device: str = "cpu"
     data: str = "omniglot"
     image_size: int = IMAGE_SIZE
+    frame_penalty: float = 0.0
+    frame_samples: int = 32
+    init_weights: str | None = None
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator | None = None):
@@ -184,6 +207,28 @@ def type_model(parts: CharacterParts, batch: Parses) -> None:
 
 def empty_guide(parts: CharacterParts, batch: Parses) -> None:
     """Every site of :func:`type_model` is observed: nothing to guess."""
+
+
+class FramePenalizedLoss:
+    """An SVI loss: ``Trace_ELBO``'s (the batch's mean NLL per drawing, every site being
+    observed) plus ``weight`` times :func:`~gns_pyro.models.frame.frame_penalty` of
+    ``num_samples`` fresh samples of the prior being trained."""
+
+    def __init__(self, weight: float, num_samples: int):
+        self.weight, self.num_samples = weight, num_samples
+        self.elbo = pyro.infer.Trace_ELBO()
+
+    def __call__(self, model, guide, parts: CharacterParts, batch: Parses) -> torch.Tensor:
+        nll = self.elbo.differentiable_loss(model, guide, parts, batch)
+        return nll + self.weight * frame_penalty(parts, self.num_samples)
+
+
+def training_loss(settings: TrainSettings):
+    """``Trace_ELBO`` (maximum likelihood), or with ``frame_penalty`` the
+    :class:`FramePenalizedLoss`."""
+    if settings.frame_penalty > 0:
+        return FramePenalizedLoss(settings.frame_penalty, settings.frame_samples)
+    return pyro.infer.Trace_ELBO()
 
 
 def make_optimizer(settings: TrainSettings) -> pyro.optim.PyroLRScheduler:
@@ -308,10 +353,12 @@ def start_or_resume(
     state = TrainState(
         parts,
         optimizer,
-        pyro.infer.SVI(type_model, empty_guide, optimizer, pyro.infer.Trace_ELBO()),
+        pyro.infer.SVI(type_model, empty_guide, optimizer, training_loss(settings)),
         {k: v.clone() for k, v in parts.state_dict().items()},
         _pending_lr=settings.lr,
     )
+    if settings.init_weights is not None:
+        load_initial_weights(parts, settings.init_weights)
     if not (resume and checkpoint_path.exists()):
         return state
     try:  # weights_only: a checkpoint holds tensors, numbers and settings, never code to run
@@ -342,6 +389,37 @@ def start_or_resume(
     state.best_epoch, state.next_epoch = ckpt["best_epoch"], ckpt["epoch"] + 1
     state.steps, state.elapsed = ckpt["steps"], ckpt["elapsed"]
     return state
+
+
+def load_initial_weights(parts: CharacterParts, path: str | Path) -> None:
+    """Copy trained weights (checked as :func:`~gns_pyro.pretrained.load_type_prior` checks
+    them) into ``parts``, which must be of the same architecture."""
+    from gns_pyro.pretrained import load_type_prior
+
+    trained = load_type_prior(path)
+    if trained.config() != parts.config():
+        raise GNSError(
+            f"--init-weights {path} holds nets built as {trained.config()}, but these settings "
+            f"build {parts.config()}; give the settings those weights were trained with"
+        )
+    with torch.no_grad():
+        parts.load_state_dict(trained.state_dict())
+
+
+#: fresh samples that measure the frame penalty after each epoch (seeded: comparable epochs)
+FRAME_CHECK_SAMPLES = 256
+
+
+def measure_frame_penalty(parts: CharacterParts, seed: int = 0) -> float:
+    """:func:`~gns_pyro.models.frame.frame_penalty` of :data:`FRAME_CHECK_SAMPLES` seeded
+    samples at T = 1, without disturbing the global random state that training draws from."""
+    rng = pyro.util.get_rng_state()
+    try:
+        pyro.set_rng_seed(seed)
+        with torch.no_grad():
+            return float(frame_penalty(parts, FRAME_CHECK_SAMPLES))
+    finally:
+        pyro.util.set_rng_state(rng)
 
 
 def _check_param_store(parts: CharacterParts) -> None:
@@ -479,17 +557,25 @@ def run_epochs(
                 "seconds": seconds,
             }
         )
-        if val_nll["per_drawing"] < state.best_val:
-            state.best_val, state.best_epoch = val_nll["per_drawing"], epoch + 1
+        # the validation value of the training objective: NLL, plus the weighted frame penalty
+        criterion, penalty_note = val_nll["per_drawing"], ""
+        if settings.frame_penalty > 0:
+            penalty = measure_frame_penalty(state.parts)
+            criterion += settings.frame_penalty * penalty
+            state.history[-1].update(frame_penalty=penalty, val_objective=criterion)
+            penalty_note = f", frame penalty {penalty:.3f} (objective {criterion:.2f})"
+        if criterion < state.best_val:
+            state.best_val, state.best_epoch = criterion, epoch + 1
             state.best_state = {
                 k: v.detach().cpu().clone() for k, v in state.parts.state_dict().items()
             }
         stale = sum(1 for _ in _since_best(state.history, state.best_epoch))
-        state.optimizer.step(val_nll["per_drawing"])  # ReduceLROnPlateau reads the val NLL
+        state.optimizer.step(criterion)  # ReduceLROnPlateau reads the validation objective
         tqdm.write(  # one line per epoch, with or without progress bars
             f"epoch {epoch + 1}: train NLL {train_nll:.2f}, "
             f"val NLL {val_nll['per_drawing']:.2f} per drawing "
-            f"({val_nll['per_stroke']:.2f} per stroke), lr {lr:.2g}, {seconds:.0f} s"
+            f"({val_nll['per_stroke']:.2f} per stroke){penalty_note}, lr {lr:.2g}, "
+            f"{seconds:.0f} s"
         )
         state.next_epoch = epoch + 1
         ckpt = state.checkpoint(settings)
@@ -531,6 +617,24 @@ def training_record(
             "blank_canvas": evaluate_nll(parts.with_blank_canvas(), val.parses),
         },
         "history": state.history,
+        **_initial_weights_record(settings, val),
+    }
+
+
+def _initial_weights_record(settings: TrainSettings, val: SplineDataset) -> dict:
+    """What a fine-tuning run started from: the file, its checksum and its validation NLL."""
+    if settings.init_weights is None:
+        return {}
+    from gns_pyro.pretrained import load_type_prior
+
+    start = load_type_prior(settings.init_weights)
+    return {
+        "init_weights": {
+            "path": str(settings.init_weights),
+            "sha256": file_sha256(settings.init_weights),
+            "validation_nll": evaluate_nll(start, val.parses),
+            "frame_penalty": measure_frame_penalty(start),
+        }
     }
 
 
@@ -558,6 +662,10 @@ def train_type_prior(
         raise GNSError(
             "weights trained on KanjiVG (CC BY-SA 3.0) are not installed into the package"
         )
+    if settings.init_weights is not None:
+        from gns_pyro.pretrained import load_type_prior
+
+        load_type_prior(settings.init_weights)  # a bad file is named before the data are read
     train, val = load_training_data(settings, data_dir, progress)
     checkpoint_path = out_dir / "checkpoint.pt"
     state = start_or_resume(settings, device, checkpoint_path, resume)

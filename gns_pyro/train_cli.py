@@ -147,6 +147,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="and shear it (x += k y) by k up to this",
     )
     p.add_argument(
+        "--frame-penalty",
+        type=argtypes.nonnegative_float,
+        default=defaults.frame_penalty,
+        help="weight of the penalty on the mass the nets put outside the frame at their own "
+        "samples' states (0: maximum likelihood alone)",
+    )
+    p.add_argument(
+        "--frame-samples",
+        type=argtypes.positive_int,
+        default=defaults.frame_samples,
+        help="fresh samples of the prior per step for --frame-penalty",
+    )
+    p.add_argument(
+        "--init-weights",
+        default=defaults.init_weights,
+        metavar="WEIGHTS",
+        help="start from these trained weights (same architecture) instead of random ones",
+    )
+    p.add_argument(
         "--image-size",
         type=argtypes.positive_int,
         default=defaults.image_size,

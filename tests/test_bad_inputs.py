@@ -402,16 +402,23 @@ def _cases():
         usage(f"train--lr={value}", [*train, "--lr", value], "--lr")
     for value in ("0", "1", "1.5", "-0.1", "nan"):
         usage(f"train--val-fraction={value}", [*train, "--val-fraction", value], "--val-fraction")
-    for flag in ("--min-stroke-length", "--augment-shift", "--augment-rotate", "--augment-shear"):
+    for flag in (
+        "--min-stroke-length",
+        "--augment-shift",
+        "--augment-rotate",
+        "--augment-shear",
+        "--frame-penalty",
+    ):
         for value in ("-1", "nan", "x"):
             usage(f"train{flag}={value}", [*train, flag, value], flag)
     for flag in ("--stroke-dropout", "--augment-scale"):
         for value in ("1", "-0.1", "nan"):
             usage(f"train{flag}={value}", [*train, flag, value], flag)
-    for flag in ("--hidden-size", "--attention-size"):
+    for flag in ("--hidden-size", "--attention-size", "--frame-samples"):
         for value in ("0", "x"):
             usage(f"train{flag}={value}", [*train, flag, value], flag)
     error("train-missing-data", ["train", "--data-dir", "{tmp}/none", "--out", OUT], "none")
+    error("train-missing-init-weights", [*train, "--init-weights", "{tmp}/no.pt"], "no.pt")
 
     # --- data
     error("data-info-corrupt-zip", ["data", "info", "--data-dir", "{corrupt_zip}"], "zip")

@@ -164,6 +164,49 @@ def test_trained_nets_are_frozen_and_short_strokes_dropped(omniglot_dir, tmp_pat
         assert (data.parses.num_strokes > 0).all()
 
 
+@pytest.mark.data
+def test_fine_tuning_with_the_frame_penalty_starts_from_the_weights_and_lowers_it(
+    omniglot_dir, tmp_path, monkeypatch
+):
+    import gns_pyro.train
+    from gns_pyro.pretrained import TYPE_PRIOR_RECORD, TYPE_PRIOR_WEIGHTS
+
+    monkeypatch.setattr(gns_pyro.train, "FRAME_CHECK_SAMPLES", 48)  # 256 by default
+
+    settings = TrainSettings(
+        epochs=2,
+        max_drawings=60,
+        batch_size=20,
+        lr=1e-3,
+        init_weights=str(TYPE_PRIOR_WEIGHTS),
+        frame_penalty=20.0,
+        frame_samples=8,
+    )
+    record = train_type_prior(tmp_path, settings, data_dir=omniglot_dir, progress=False)
+    start = record["init_weights"]
+    assert start["sha256"] == json.loads(TYPE_PRIOR_RECORD.read_text())["weights_sha256"]
+    # it started from the trained nets, not from random ones
+    untrained = record["ablations"]["untrained_nets"]["per_drawing"]
+    assert start["validation_nll"]["per_drawing"] < untrained - 20
+    first = record["history"][0]["val_nll_per_drawing"]
+    assert abs(first - start["validation_nll"]["per_drawing"]) < 10.0
+    # and the penalty, measured on the same seeded samples' states, went down
+    penalties = [h["frame_penalty"] for h in record["history"]]
+    assert penalties[-1] < 0.8 * start["frame_penalty"], (start["frame_penalty"], penalties)
+
+
+@pytest.mark.data
+def test_initial_weights_of_another_architecture_are_refused(omniglot_dir, tmp_path):
+    from gns_pyro.pretrained import TYPE_PRIOR_WEIGHTS
+
+    weights = str(TYPE_PRIOR_WEIGHTS)
+    settings = TrainSettings(
+        epochs=1, max_drawings=30, batch_size=30, hidden_size=64, init_weights=weights
+    )
+    with pytest.raises(GNSError, match="init-weights .* give the settings"):
+        train_type_prior(tmp_path, settings, data_dir=omniglot_dir, progress=False)
+
+
 def test_augment_warps_drawings_inside_the_frame_and_keeps_their_structure():
     import numpy as np
 

@@ -115,6 +115,19 @@ class BivariateGMM(TorchDistribution):
             x1 = rho * e[..., 0] + (1 - rho.pow(2)).clamp(min=0).sqrt() * e[..., 1]
             return mean + std * torch.stack([x0, x1], -1)
 
+    def axis_tail_mass(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        """Expected number of axes (0, 1 or 2) on which a draw falls outside ``[low, high]``.
+
+        ``low`` and ``high`` (..., 2) broadcast against the batch shape. A draw outside the box
+        is outside on at least one axis, so this bounds the mass outside the box from above
+        (tightly when it is small), and it needs only each component's two marginal normals:
+        no bivariate CDF. Differentiable in the mixture's parameters.
+        """
+        z_low = (low.unsqueeze(-2) - self.means) / self.scales
+        z_high = (high.unsqueeze(-2) - self.means) / self.scales
+        tails = (torch.special.ndtr(z_low) + torch.special.ndtr(-z_high)).sum(-1)  # (..., K)
+        return (self.log_weights.exp() * tails).sum(-1)
+
     @property
     def mean(self) -> torch.Tensor:
         """Mixture mean (..., 2)."""

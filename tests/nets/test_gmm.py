@@ -51,6 +51,22 @@ def test_samples_match_moments():
     torch.testing.assert_close(torch.cov(s.T), cov, atol=0.1, rtol=0.02)
 
 
+def test_axis_tail_mass_counts_the_axes_a_draw_leaves_the_box_on():
+    torch.manual_seed(1)
+    gmm = _gmm(batch=(3,))
+    low = torch.tensor([[-1.0, -2.0], [0.0, 0.0], [-4.0, -3.0]], dtype=torch.float64)
+    high = torch.tensor([[2.0, 1.0], [5.0, 0.5], [4.0, 3.0]], dtype=torch.float64)
+    draws = gmm.sample((400_000,))  # (N, 3, 2)
+    axes_out = ((draws < low) | (draws > high)).sum(-1).double()  # 0, 1 or 2 per draw
+    expected = gmm.axis_tail_mass(low, high)
+    torch.testing.assert_close(expected, axes_out.mean(0), atol=4e-3, rtol=0)
+    # an upper bound on the mass outside the box, tight when little of it is outside
+    outside = (axes_out > 0).double().mean(0)
+    assert (expected >= outside - 4e-3).all()
+    far = gmm.axis_tail_mass(low - 30, high + 30)
+    assert (far >= 0).all() and (far < 1e-12).all()
+
+
 def test_temperature_rule():
     gmm = _gmm()
     cold = gmm.with_temperature(0.5)

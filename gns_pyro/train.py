@@ -622,18 +622,28 @@ def training_record(
 
 
 def _initial_weights_record(settings: TrainSettings, val: SplineDataset) -> dict:
-    """What a fine-tuning run started from: the file, its checksum and its validation NLL."""
+    """What a fine-tuning run started from: the file, its checksum, its validation NLL and
+    frame penalty, and the training record beside it (when there is one), so the record of
+    the fine-tuned weights carries the whole history."""
     if settings.init_weights is None:
         return {}
+    import json
+
     from gns_pyro.pretrained import load_type_prior
 
     start = load_type_prior(settings.init_weights)
+    record_path = Path(settings.init_weights).with_suffix(".json")
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        record = None  # weights without a (readable) record: nothing more to keep
     return {
         "init_weights": {
             "path": str(settings.init_weights),
             "sha256": file_sha256(settings.init_weights),
             "validation_nll": evaluate_nll(start, val.parses),
             "frame_penalty": measure_frame_penalty(start),
+            "record": record,
         }
     }
 

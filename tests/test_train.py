@@ -184,7 +184,9 @@ def test_fine_tuning_with_the_frame_penalty_starts_from_the_weights_and_lowers_i
     )
     record = train_type_prior(tmp_path, settings, data_dir=omniglot_dir, progress=False)
     start = record["init_weights"]
-    assert start["sha256"] == json.loads(TYPE_PRIOR_RECORD.read_text())["weights_sha256"]
+    shipped_record = json.loads(TYPE_PRIOR_RECORD.read_text())
+    assert start["sha256"] == shipped_record["weights_sha256"]
+    assert start["record"] == shipped_record  # the whole history travels with the weights
     # it started from the trained nets, not from random ones
     untrained = record["ablations"]["untrained_nets"]["per_drawing"]
     assert start["validation_nll"]["per_drawing"] < untrained - 20

@@ -116,8 +116,9 @@ class TrainSettings:
         the prior (T = 1), added to every step's loss: it teaches the nets to keep the pen on
         the page at the states their own samples reach, which the data never visit. Early
         stopping and the learning-rate schedule then read the same objective on validation:
-        NLL plus ``frame_penalty`` times the penalty of 256 seeded samples. 0 trains by
-        maximum likelihood alone.
+        NLL plus ``frame_penalty`` times the penalty of 256 seeded samples; the history's
+        training figure is then of the whole objective too. 0 trains by maximum likelihood
+        alone.
     :param frame_samples: fresh samples per step for the frame penalty.
     :param init_weights: a weights file to start from instead of a random initialization (a
         fine-tuning run); its architecture must be the one these settings build.
@@ -572,7 +573,7 @@ def run_epochs(
         stale = sum(1 for _ in _since_best(state.history, state.best_epoch))
         state.optimizer.step(criterion)  # ReduceLROnPlateau reads the validation objective
         tqdm.write(  # one line per epoch, with or without progress bars
-            f"epoch {epoch + 1}: train NLL {train_nll:.2f}, "
+            f"epoch {epoch + 1}: train {'objective' if penalty_note else 'NLL'} {train_nll:.2f}, "
             f"val NLL {val_nll['per_drawing']:.2f} per drawing "
             f"({val_nll['per_stroke']:.2f} per stroke){penalty_note}, lr {lr:.2g}, "
             f"{seconds:.0f} s"

@@ -121,7 +121,8 @@ class TrainSettings:
         alone.
     :param frame_samples: fresh samples per step for the frame penalty.
     :param init_weights: a weights file to start from instead of a random initialization (a
-        fine-tuning run); its architecture must be the one these settings build.
+        fine-tuning run); its architecture must be the one these settings build (dropout
+        rates may differ).
     """
 
     epochs: int = 60
@@ -392,13 +393,23 @@ def start_or_resume(
     return state
 
 
+def _shapes(config: dict) -> dict:
+    """An architecture description without its dropout rates, which hold no weights."""
+    return {
+        key: _shapes(value) if isinstance(value, dict) else value
+        for key, value in config.items()
+        if key != "dropout"
+    }
+
+
 def load_initial_weights(parts: CharacterParts, path: str | Path) -> None:
     """Copy trained weights (checked as :func:`~gns_pyro.pretrained.load_type_prior` checks
-    them) into ``parts``, which must be of the same architecture."""
+    them) into ``parts``, which must be of the same architecture; dropout rates may differ
+    (fine-tuning with more or less dropout than the start was trained with)."""
     from gns_pyro.pretrained import load_type_prior
 
     trained = load_type_prior(path)
-    if trained.config() != parts.config():
+    if _shapes(trained.config()) != _shapes(parts.config()):
         raise GNSError(
             f"--init-weights {path} holds nets built as {trained.config()}, but these settings "
             f"build {parts.config()}; give the settings those weights were trained with"

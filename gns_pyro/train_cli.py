@@ -163,7 +163,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--init-weights",
         default=defaults.init_weights,
         metavar="WEIGHTS",
-        help="start from these trained weights (same architecture) instead of random ones",
+        help="start from these trained weights (same architecture; dropout rates may differ) "
+        "instead of random ones",
     )
     p.add_argument(
         "--image-size",

@@ -209,6 +209,24 @@ def test_initial_weights_of_another_architecture_are_refused(omniglot_dir, tmp_p
         train_type_prior(tmp_path, settings, data_dir=omniglot_dir, progress=False)
 
 
+def test_initial_weights_may_differ_in_dropout_but_not_in_shape(tmp_path):
+    from gns_pyro.pretrained import save_type_prior
+    from gns_pyro.train import load_initial_weights, new_parts
+
+    torch.manual_seed(0)
+    start = new_parts(TrainSettings(hidden_size=32, attention_size=16, stroke_dropout=0.0))
+    save_type_prior(start, tmp_path / "start.pt")
+    # dropout holds no weights: a fine-tuning run may use another rate
+    parts = new_parts(TrainSettings(hidden_size=32, attention_size=16, stroke_dropout=0.3))
+    load_initial_weights(parts, tmp_path / "start.pt")
+    assert parts.stroke_net.config["dropout"] == 0.3
+    for key, value in start.state_dict().items():
+        assert torch.equal(parts.state_dict()[key], value), key
+    wider = new_parts(TrainSettings(hidden_size=48, attention_size=16))
+    with pytest.raises(GNSError, match="hidden_size': 32"):
+        load_initial_weights(wider, tmp_path / "start.pt")
+
+
 def test_augment_warps_drawings_inside_the_frame_and_keeps_their_structure():
     import numpy as np
 

@@ -54,6 +54,9 @@ class LaplaceResult(NamedTuple):
     :param mode: the (polished) mode, constrained site values.
     :param polish_gain: how much the Newton polish raised f (nats).
     :param smallest_curvature: the smallest eigenvalue of -H (negative: not a maximum).
+    :param negative_curvatures: how many eigenvalues of -H are negative (0 at a maximum; a
+        saddle point has some). ``log_det`` uses their absolute values.
+    :param gradient_norm: the norm of the gradient of f at the returned point (0 at a mode).
     """
 
     log_marginal: torch.Tensor
@@ -64,6 +67,8 @@ class LaplaceResult(NamedTuple):
     mode: dict  # the (polished) mode, constrained site values
     polish_gain: float = 0.0  # how much the Newton polish raised f (nats)
     smallest_curvature: float = 0.0  # the smallest eigenvalue of -H (negative: not a maximum)
+    negative_curvatures: int = 0  # how many eigenvalues of -H are negative
+    gradient_norm: float = math.nan  # |grad f| at the returned point
 
 
 def _supports(model, values: dict, args, kwargs) -> dict:
@@ -148,6 +153,8 @@ def laplace_log_marginal(
             if not improved or float(along.norm()) < 1e-6:
                 break
             eig, vectors, _ = curvature(z)
+        zg = z.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(f(zg), zg)
     positive = bool((eig > min_curvature).all())
     log_det = eig.abs().clamp(min=min_curvature).log().sum()
     d = z.numel()
@@ -156,7 +163,16 @@ def laplace_log_marginal(
     polished = {n: polished[n].detach() for n in names}
     gain = float(value - start_value)
     return LaplaceResult(
-        log_marginal, value, log_det, d, positive, polished, gain, float(eig.min())
+        log_marginal,
+        value,
+        log_det,
+        d,
+        positive,
+        polished,
+        gain,
+        float(eig.min()),
+        int((eig < 0).sum()),
+        float(grad.norm()),
     )
 
 

@@ -104,6 +104,25 @@ def test_laplace_is_exact_for_a_conjugate_gaussian():
     ).log_prob(x)
     assert result.positive_definite and result.dim == 2
     assert result.log_marginal.item() == pytest.approx(exact.item(), abs=1e-9)
+    assert result.negative_curvatures == 0 and result.gradient_norm < 1e-9  # the exact mode
+
+
+def test_laplace_reports_a_saddle_point_and_its_gradient():
+    """log p = -a^2/2 + 2 a^2 - b^2/2: a minimum along a, a maximum along b, so -H at 0 has one
+    negative eigenvalue (-3); the gradient is that of log p at the point."""
+
+    def model():
+        a = pyro.sample("a", dist.Normal(torch.tensor(0.0, dtype=torch.float64), 1.0))
+        pyro.factor("bowl", 2 * a**2)
+        pyro.sample("b", dist.Normal(torch.tensor(0.0, dtype=torch.float64), 1.0))
+
+    zero = torch.tensor(0.0, dtype=torch.float64)
+    saddle = laplace_log_marginal(model, {"a": zero, "b": zero})
+    assert saddle.negative_curvatures == 1 and not saddle.positive_definite
+    assert saddle.smallest_curvature == pytest.approx(-3.0)
+    assert saddle.gradient_norm == pytest.approx(0.0, abs=1e-9)
+    off = laplace_log_marginal(model, {"a": zero, "b": torch.tensor(1.5, dtype=torch.float64)})
+    assert off.gradient_norm == pytest.approx(1.5)  # d/db log N(b; 0, 1) = -b
 
 
 def test_laplace_constrained_site_uses_the_jacobian():

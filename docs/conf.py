@@ -1,4 +1,5 @@
-"""Sphinx configuration of the API reference (``sphinx-build -W -b html docs docs/_build``)."""
+"""Sphinx configuration of the documentation site: the pages in ``docs/*.rst`` and the API
+reference built from the docstrings (``sphinx-build -W -b html docs docs/_build/html``)."""
 
 project = "gns-pyro"
 author = "gns-pyro developers"

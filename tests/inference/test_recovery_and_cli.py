@@ -12,7 +12,8 @@ from gns_pyro.inference import RefineSettings, infer
 @pytest.mark.data
 def test_map_parse_recovers_stroke_count(omniglot_dir):
     """Render real drawings (not Tagalog) and parse them: the MAP stroke count is right for a
-    measured fraction. Measured with the shipped weights: see the README (floor set below it)."""
+    measured fraction. Measured with the shipped weights: see docs/results.rst, "Speed and
+    fidelity" (floor set below it)."""
     from gns_pyro.data import Omniglot
     from gns_pyro.data.preprocess import drawing_to_splines
     from gns_pyro.parses import Parses

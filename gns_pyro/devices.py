@@ -1,7 +1,8 @@
-"""Choosing the torch device from a command-line flag.
+"""Choosing the torch device by name: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
 
-Everything runs on the CPU by default; ``--device cuda`` (or ``cuda:1``, or ``auto`` for CUDA
-when present) moves the nets and every tensor of a job there.
+Everything runs on the CPU by default; ``cuda`` (or ``cuda:1``, or ``auto`` for CUDA when
+present) moves the nets and every tensor of a job there. The command line's ``--device``
+(:mod:`gns_pyro.cli.common`) is checked with :func:`resolve_device`.
 """
 
 from __future__ import annotations
@@ -28,15 +29,3 @@ def resolve_device(name: str | None) -> torch.device:
     if device.type not in ("cpu", "cuda"):
         raise GNSError(f"--device {name}: only cpu and cuda are supported")
     return device
-
-
-def add_device_argument(parser) -> None:
-    """Add ``--device`` (checked by argparse: cpu, cuda, cuda:N or auto) to ``parser``."""
-    from gns_pyro import argtypes
-
-    parser.add_argument(
-        "--device",
-        type=argtypes.device,
-        default="cpu",
-        help="torch device: cpu (default), cuda, cuda:N, or auto (CUDA when present)",
-    )

@@ -44,6 +44,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from gns_pyro.geometry import apply_affine
+
 
 @dataclasses.dataclass
 class Parses:
@@ -308,6 +310,4 @@ class Tokens(Parses):
 
     def drawn_points(self) -> torch.Tensor:
         """(B, S, P + 1, 2) control points warped by ``affine``, as the renderer draws them."""
-        from gns_pyro.renderer import apply_affine
-
         return apply_affine(self.control_points, self.num_control, self.affine)

@@ -84,8 +84,3 @@ class Stages:
         if not self.quiet:
             elapsed = time.perf_counter() - self.start
             print(f"{self.desc}: {note} ({elapsed:.1f} s)", file=self.file, flush=True)
-
-
-def add_quiet_argument(parser) -> None:
-    """``--quiet``: no progress on stderr (results and errors are still printed)."""
-    parser.add_argument("--quiet", action="store_true", help="no progress lines or bars")

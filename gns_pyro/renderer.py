@@ -32,11 +32,10 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
+from gns_pyro.geometry import apply_affine, control_point_centroid  # noqa: F401 (public here too)
 from gns_pyro.parses import Parses, Tokens
 from gns_pyro.splines import basis_on_grid, bspline_basis
 
-#: Side length in pixels of every Omniglot image (and of every render).
-IMAGE_SIZE = 105
 #: Blur and noise used when neither the call nor the parses give them.
 DEFAULT_BLUR = 0.5
 DEFAULT_NOISE = 1e-4
@@ -46,7 +45,7 @@ DEFAULT_NOISE = 1e-4
 class RenderSettings:
     """Constants of the renderer (reference values by default)."""
 
-    size: int = IMAGE_SIZE
+    size: int = 105  # side of the frame, pixels: Omniglot's, unless a domain gives its own
     point_spacing: float = 1.5  # pixels of arc length per evaluated point
     min_points: int = 10
     max_points: int = 200
@@ -116,7 +115,7 @@ def deposit(
     ink: torch.Tensor,
     image_index: torch.Tensor,
     num_images: int,
-    size: int = IMAGE_SIZE,
+    size: int = DEFAULT_SETTINGS.size,
 ) -> torch.Tensor:
     """Scatter ink at sub-pixel points into images by bilinear weights.
 
@@ -162,7 +161,7 @@ def broaden(ink: torch.Tensor, settings: RenderSettings = DEFAULT_SETTINGS) -> t
     return x.clamp(0.0, 1.0)
 
 
-def gaussian_blur_matrix(sigma: torch.Tensor, size: int = IMAGE_SIZE) -> torch.Tensor:
+def gaussian_blur_matrix(sigma: torch.Tensor, size: int = DEFAULT_SETTINGS.size) -> torch.Tensor:
     """(B, size, size) matrices ``G`` with ``G X G^T`` = Gaussian blur of X with per-image sigma.
 
     Zero padding at the frame, as a same-size 2-D convolution. Weights below ``exp(-25)`` of the
@@ -264,28 +263,6 @@ def render_control_points(
     return add_pixel_noise(probs, noise)
 
 
-def control_point_centroid(control_points: torch.Tensor, num_control: torch.Tensor) -> torch.Tensor:
-    """(B, 2) mean of each parse's existing control points (B, S, K, 2): the warp's pivot."""
-    K = control_points.shape[2]
-    real = (torch.arange(K, device=num_control.device) < num_control.unsqueeze(-1)).unsqueeze(-1)
-    real = real.to(control_points.dtype)
-    return (control_points * real).sum((1, 2)) / real.sum((1, 2)).clamp(min=1)
-
-
-def apply_affine(
-    control_points: torch.Tensor, num_control: torch.Tensor, affine: torch.Tensor
-) -> torch.Tensor:
-    """Warp (B, S, K, 2) control points by ``affine = (s_x, s_y, t_x, t_y)`` (B, 4).
-
-    Scaling is about the centroid of each parse's existing control points; then the translation.
-    """
-    centroid = control_point_centroid(control_points, num_control)
-    scale = affine[:, None, None, :2]
-    shift = affine[:, None, None, 2:]
-    c = centroid[:, None, None, :]
-    return (control_points - c) * scale + c + shift
-
-
 def render(
     parses: Parses,
     blur: torch.Tensor | float | None = None,
@@ -358,3 +335,18 @@ def stroke_canvases(
     return broaden(torch.cat(before)[inverse], settings), broaden(
         torch.cat(after)[inverse], settings
     )
+
+
+def __getattr__(name: str):
+    """``IMAGE_SIZE``, the frame side that lived here, still resolves (with a warning)."""
+    if name == "IMAGE_SIZE":
+        import warnings
+
+        warnings.warn(
+            "gns_pyro.renderer.IMAGE_SIZE is deprecated: the frame side is the domain's "
+            "(CharacterParts.image_size), or gns_pyro.data.OMNIGLOT_IMAGE_SIZE for Omniglot",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return DEFAULT_SETTINGS.size
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,16 +22,12 @@ With ``--nearest`` each concept is drawn beside the most similar official backgr
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 
 import pyro
 import torch
 
-from gns_pyro import argtypes
 from gns_pyro.models.character import CharacterParts
-from gns_pyro.models.joint import sample_exemplars
 from gns_pyro.models.type_prior import generate_type, type_log_prob
 from gns_pyro.parses import Parses, Tokens
 from gns_pyro.pretrained import load_type_prior
@@ -41,10 +37,6 @@ from gns_pyro.viz import save_grid
 #: most strokes of a new concept: as the reference's generator, a type stops by force at the
 #: 10th stroke (Omniglot drawings have at most 13 strokes of 5 px or more, 2.5 on average)
 MAX_SAMPLE_STROKES = 10
-
-#: most types one `gns-pyro sample` run draws: memory grows with the batch (one batch of
-#: 100,000 needed over 20 GB)
-MAX_CLI_SAMPLES = 2000
 
 
 @torch.no_grad()
@@ -103,137 +95,46 @@ def tokens_to_json(tokens: Tokens) -> list[dict]:
     return records
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``gns-pyro sample``."""
-    from gns_pyro.devices import add_device_argument
+def save_exemplar_grid(types: Parses, tokens: Tokens, path, settings=None) -> None:
+    """Save a grid with one row per type: the type rendered plainly, then its exemplars.
 
-    p = subparsers.add_parser(
-        "sample",
-        help="draw new character types (concepts) from the type prior",
-        description="Sample new character types from the trained type prior and write a grid "
-        "of their renders. Strokes in --json are control points (x = column, y = row, pixels).",
+    :param tokens: ``len(types) * K`` tokens, the ``K`` exemplars of each type in a row (as
+        :func:`~gns_pyro.models.joint.sample_exemplars` returns them), rendered with the
+        renderer's default blur and no pixel noise.
+    :param path: the PNG file to write.
+    :param settings: the frame (:class:`~gns_pyro.renderer.RenderSettings`; default: the
+        renderer's).
+    """
+    n = len(types)
+    per_type = tokens.batch_size // n
+    pictures = render(tokens, blur=DEFAULT_BLUR, noise=0.0, settings=settings)
+    rows = torch.cat(
+        [
+            render(types, noise=0.0, settings=settings).unsqueeze(1),
+            pictures.unflatten(0, (n, per_type)),
+        ],
+        dim=1,
     )
-    p.add_argument(
-        "--n",
-        type=argtypes.positive_int_at_most(
-            MAX_CLI_SAMPLES, "; draw more with several runs and different --seed values"
-        ),
-        default=36,
-        help=f"number of types, at most {MAX_CLI_SAMPLES} per run (default 36)",
-    )
-    p.add_argument(
-        "--temperature",
-        type=argtypes.positive_float,
-        default=0.5,
-        help="default 0.5 (new concepts)",
-    )
-    p.add_argument("--seed", type=argtypes.seed, default=0)
-    p.add_argument(
-        "--max-strokes",
-        type=argtypes.positive_int,
-        default=MAX_SAMPLE_STROKES,
-        help="a concept stops by force after this many strokes (default %(default)s)",
-    )
-    p.add_argument(
-        "--out", type=argtypes.png_file, default="concepts.png", help="grid image to write (PNG)"
-    )
-    p.add_argument("--weights", default=None, help="weights file (default: the shipped ones)")
-    p.add_argument(
-        "--exemplars",
-        type=argtypes.nonnegative_int,
-        default=0,
-        help=f"also draw this many exemplars (new tokens) of each concept (n × exemplars at "
-        f"most {MAX_CLI_SAMPLES * 10})",
-    )
-    p.add_argument(
-        "--nearest",
-        action="store_true",
-        help="draw each concept beside its nearest background image (needs the Omniglot data)",
-    )
-    p.add_argument(
-        "--data-dir", default=None, help="Omniglot data folder for --nearest ($GNS_PYRO_DATA)"
-    )
-    p.add_argument("--json", action="store_true", help="print the types as one JSON object")
-    add_device_argument(p)
-    p.set_defaults(func=run)
-    return p
+    save_grid(rows.flatten(0, 1), path, ncols=per_type + 1)
 
 
-def run(args: argparse.Namespace) -> int:
-    """``gns-pyro sample``: new concepts (and exemplars, or nearest background images)."""
-    from gns_pyro.devices import resolve_device
-    from gns_pyro.errors import GNSError
+def save_nearest_grid(types: Parses, records: list[dict], path, data_dir=None) -> list[dict]:
+    """Save a grid of (type, its nearest official background image) pairs
+    (:mod:`gns_pyro.nearest`); returns ``records`` (one per type) with the neighbour's key and
+    similarity added.
 
-    if args.temperature <= 0:
-        raise GNSError(f"--temperature must be positive, got {args.temperature}")
-    if args.n < 1:
-        raise GNSError(f"--n must be at least 1, got {args.n}")
-    if args.exemplars < 0:
-        raise GNSError(f"--exemplars must be >= 0, got {args.exemplars}")
-    if args.n * args.exemplars > MAX_CLI_SAMPLES * 10:
-        raise GNSError(
-            f"--n {args.n} × --exemplars {args.exemplars} is over {MAX_CLI_SAMPLES * 10} tokens "
-            "in one run; use fewer"
-        )
-    if args.exemplars and args.nearest:
-        raise GNSError("choose one of --exemplars and --nearest")
-    parts = load_type_prior(args.weights, device=resolve_device(args.device))
-    types, log_prob = sample_types(
-        args.n, args.temperature, args.seed, parts, max_strokes=args.max_strokes
-    )
-    records = types_to_json(types, log_prob)
-    if args.nearest:
-        records = _save_nearest_grid(types, records, args)
-    elif args.exemplars:
-        tokens = sample_exemplars(types, args.exemplars)
-        drawn = tokens_to_json(tokens)
-        for i, record in enumerate(records):
-            record["exemplars"] = drawn[i * args.exemplars : (i + 1) * args.exemplars]
-        frame = parts.render_settings  # the domain's image size
-        pictures = render(tokens, blur=DEFAULT_BLUR, noise=0.0, settings=frame).unflatten(
-            0, (args.n, args.exemplars)
-        )
-        rows = torch.cat([render(types, noise=0.0, settings=frame).unsqueeze(1), pictures], dim=1)
-        save_grid(rows.flatten(0, 1), args.out, ncols=args.exemplars + 1)
-    else:
-        save_grid(render(types, settings=parts.render_settings), args.out)
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "seed": args.seed,
-                    "temperature": args.temperature,
-                    "max_strokes": args.max_strokes,
-                    "exemplars": args.exemplars,
-                    "weights": args.weights or "shipped",
-                    "device": args.device,
-                    "out": args.out,
-                    "types": records,
-                }
-            )
-        )
-    else:
-        extra = f" with {args.exemplars} exemplars each" if args.exemplars else ""
-        if args.nearest:
-            sims = [r["nearest_similarity"] for r in records]
-            extra = f" beside their nearest background images (similarity {min(sims):.2f}"
-            extra += f"-{max(sims):.2f})"
-        print(f"wrote {args.n} new concepts{extra} to {args.out}")
-    return 0
-
-
-def _save_nearest_grid(types: Parses, records: list[dict], args) -> list[dict]:
-    """Grid of (concept, nearest background image) pairs; records gain the neighbour."""
+    :param data_dir: the Omniglot data folder (default: ``$GNS_PYRO_DATA``).
+    """
     from gns_pyro.data import Omniglot
     from gns_pyro.nearest import BackgroundIndex
 
     drawn = render(types, noise=0.0).cpu()
-    index = BackgroundIndex.load(args.data_dir)
+    index = BackgroundIndex.load(data_dir)
     found, similarity = index.nearest(drawn > 0.5)
-    with Omniglot(args.data_dir) as data:
+    with Omniglot(data_dir) as data:
         neighbours = [data.read_image(*index.keys[i].split("/"), split="background") for i in found]
     pairs = torch.stack([drawn, torch.stack(neighbours).to(drawn.dtype)], dim=1).flatten(0, 1)
-    save_grid(pairs, args.out, ncols=2 * min(args.n, 6))
+    save_grid(pairs, path, ncols=2 * min(len(types), 6))
     return [
         {**r, "nearest": index.keys[i], "nearest_similarity": round(float(s), 4)}
         for r, i, s in zip(records, found, similarity)

@@ -109,6 +109,9 @@ def test_ctrl_c_stops_a_long_command_within_seconds(tmp_path, after_line):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # as in a terminal: a background launch (`nohup pytest ... &`) would start the command
+        # with SIGINT ignored, and Python would then never raise KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     for _ in range(after_line):  # wait for progress: the command is deep in its work
         assert proc.stderr.readline(), "the demo printed no progress"

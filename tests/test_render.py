@@ -173,3 +173,11 @@ def test_settings_are_reference_values():
     s = DEFAULT_SETTINGS
     assert (s.point_spacing, s.min_points, s.max_points, s.max_step_ink) == (1.5, 10, 200, 2.0)
     assert (s.broaden_a, s.broaden_b, s.broaden_passes, s.blur_passes) == (0.5, 6.0, 2, 2)
+
+
+def test_the_old_frame_size_constant_still_resolves_with_a_warning():
+    import gns_pyro.renderer
+    from gns_pyro.data import OMNIGLOT_IMAGE_SIZE
+
+    with pytest.warns(DeprecationWarning, match="OMNIGLOT_IMAGE_SIZE"):
+        assert gns_pyro.renderer.IMAGE_SIZE == OMNIGLOT_IMAGE_SIZE == 105

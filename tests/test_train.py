@@ -168,10 +168,10 @@ def test_trained_nets_are_frozen_and_short_strokes_dropped(omniglot_dir, tmp_pat
 def test_fine_tuning_with_the_frame_penalty_starts_from_the_weights_and_lowers_it(
     omniglot_dir, tmp_path, monkeypatch
 ):
-    import gns_pyro.train
+    import gns_pyro.train.loop
     from gns_pyro.pretrained import TYPE_PRIOR_RECORD, TYPE_PRIOR_WEIGHTS
 
-    monkeypatch.setattr(gns_pyro.train, "FRAME_CHECK_SAMPLES", 48)  # 256 by default
+    monkeypatch.setattr(gns_pyro.train.loop, "FRAME_CHECK_SAMPLES", 48)  # 256 by default
 
     settings = TrainSettings(
         epochs=2,
@@ -312,3 +312,45 @@ def test_every_train_setting_has_its_option_with_the_same_default():
         value = getattr(args, field.name)
         default = getattr(TrainSettings(), field.name)
         assert (tuple(value) if field.name == "exclude" else value) == default, field.name
+
+
+def _finished_run(folder, data: str):
+    """A run folder as :func:`train_type_prior` leaves it: untrained weights and a record."""
+    from gns_pyro.fileio import file_sha256, save_json
+    from gns_pyro.models.character import CharacterParts
+    from gns_pyro.pretrained import save_type_prior
+
+    folder.mkdir()
+    save_type_prior(CharacterParts(), folder / "type_prior.pt")
+    record = {"settings": {"data": data}, "weights_sha256": file_sha256(folder / "type_prior.pt")}
+    save_json(record, folder / "type_prior.json")
+    return folder
+
+
+def test_install_weights_copies_the_run_into_the_weights_folder(tmp_path, monkeypatch):
+    import gns_pyro.train.record
+    from gns_pyro.train import install_weights
+
+    weights, record = tmp_path / "pkg" / "type_prior.pt", tmp_path / "pkg" / "type_prior.json"
+    weights.parent.mkdir()
+    monkeypatch.setattr(gns_pyro.train.record, "TYPE_PRIOR_WEIGHTS", weights)
+    monkeypatch.setattr(gns_pyro.train.record, "TYPE_PRIOR_RECORD", record)
+    run = _finished_run(tmp_path / "run", "omniglot")
+    install_weights(run)
+    assert weights.read_bytes() == (run / "type_prior.pt").read_bytes()
+    assert record.read_text() == (run / "type_prior.json").read_text()
+
+
+def test_install_weights_refuses_kanji_weights_and_runs_without_a_record(tmp_path, monkeypatch):
+    import gns_pyro.train.record
+    from gns_pyro.errors import GNSError
+    from gns_pyro.train import install_weights
+
+    weights = tmp_path / "pkg" / "type_prior.pt"
+    monkeypatch.setattr(gns_pyro.train.record, "TYPE_PRIOR_WEIGHTS", weights)
+    monkeypatch.setattr(gns_pyro.train.record, "TYPE_PRIOR_RECORD", weights.with_suffix(".json"))
+    with pytest.raises(GNSError, match="CC BY-SA"):
+        install_weights(_finished_run(tmp_path / "kanji", "kanji"))
+    with pytest.raises(GNSError, match="no readable training record"):
+        install_weights(tmp_path / "missing")
+    assert not weights.exists()

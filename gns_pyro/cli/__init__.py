@@ -1,9 +1,18 @@
-"""The ``gns-pyro`` command line.
+"""The ``gns-pyro`` command line: the only layer of gns-pyro that knows about argparse.
 
-Each subcommand lives in the module that does its work and registers itself here through a
-``add_parser(subparsers)`` function that sets ``func`` on its parser; ``main`` only dispatches.
-Errors of gns-pyro's own (:class:`gns_pyro.errors.GNSError`) are printed as one line and exit
-with status 2, never as a traceback.
+Each command has its module in this package (:mod:`gns_pyro.cli.data`,
+:mod:`gns_pyro.cli.train`, :mod:`gns_pyro.cli.sample`, ...) with an ``add_parser(subparsers)``
+function that registers it and sets ``func`` on its parser; the options several commands share
+are in :mod:`gns_pyro.cli.common` and the checked argument types in
+:mod:`gns_pyro.cli.argtypes`. A command translates its flags into the library's typed settings
+and job specs, calls the library, and prints the result; ``main`` only dispatches. Errors of
+gns-pyro's own (:class:`gns_pyro.errors.GNSError`) are printed as one line and exit with
+status 2, never as a traceback; Ctrl-C exits with status 130.
+
+Shell::
+
+    gns-pyro --help
+    python -m gns_pyro.cli demo --out demo
 """
 
 from __future__ import annotations
@@ -35,11 +44,18 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``gns-pyro`` argument parser with every subcommand registered."""
-    from gns_pyro import sample, train_cli
-    from gns_pyro.data import cli as data_cli
-    from gns_pyro.inference import cli as inference_cli
-    from gns_pyro.tasks import cli as tasks_cli
-    from gns_pyro.tasks import demo, exemplars, kanji_eval, likelihood, parse_eval
+    from gns_pyro.cli import (
+        classify,
+        data,
+        demo,
+        exemplars,
+        kanji_eval,
+        likelihood,
+        parse,
+        parse_eval,
+        sample,
+        train,
+    )
 
     parser = _Parser(
         prog="gns-pyro",
@@ -48,11 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gns-pyro {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    data_cli.add_parser(subparsers)
-    train_cli.add_parser(subparsers)
+    data.add_parser(subparsers)
+    train.add_parser(subparsers)
     sample.add_parser(subparsers)
-    inference_cli.add_parsers(subparsers)
-    tasks_cli.add_parsers(subparsers)
+    parse.add_parsers(subparsers)
+    classify.add_parser(subparsers)
     exemplars.add_parser(subparsers)
     demo.add_parser(subparsers)
     parse_eval.add_parser(subparsers)
@@ -64,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _every_command_has_quiet(subparsers) -> None:
     """``--quiet`` is accepted by every command, also by those that print no progress."""
-    from gns_pyro.progress import add_quiet_argument
+    from gns_pyro.cli.common import add_quiet_argument
 
     for command in set(subparsers.choices.values()):
         nested = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
@@ -100,7 +116,3 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     return int(result or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

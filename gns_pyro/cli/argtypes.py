@@ -6,6 +6,7 @@ Each function takes the raw string and returns the value or raises
 
 Example::
 
+    >>> import argparse
     >>> p = argparse.ArgumentParser()
     >>> _ = p.add_argument("--k", type=positive_int, default=5)
     >>> p.parse_args(["--k", "3"]).k

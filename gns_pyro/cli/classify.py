@@ -5,15 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 
-from gns_pyro import argtypes
-from gns_pyro.devices import add_device_argument, resolve_device
-from gns_pyro.progress import add_quiet_argument
+from gns_pyro.cli import argtypes
+from gns_pyro.cli.common import (
+    add_cluster_arguments,
+    add_device_argument,
+    add_quiet_argument,
+    device_of,
+    parse_selection,
+    print_submitted,
+    scale_out_of,
+)
 from gns_pyro.tasks.classify import ClassifySettings, run_trials
-from gns_pyro.tasks.engine import add_cluster_arguments, cluster_from_args
 from gns_pyro.tasks.results import store_line
 
 
-def add_parsers(subparsers) -> None:
+def add_parser(subparsers) -> None:
     """Register ``gns-pyro classify``."""
     defaults = ClassifySettings()
     p = subparsers.add_parser(
@@ -86,23 +92,22 @@ def run(args: argparse.Namespace) -> int:
         refit_steps=args.refit_steps,
         seed=args.seed,
     )
+    scale_out = scale_out_of(args, args.out)
+    runs = parse_selection(args.select) if args.select else None
     summary = run_trials(
         args.runs,
         args.out,
-        args.select,
-        args.shard,
-        settings,
-        args.weights,
-        resolve_device(args.device),
-        args.quiet,
-        summarize=args.summarize,
-        cluster=cluster_from_args(args, args.out),
+        runs,
+        settings=settings,
+        weights=args.weights,
+        device=device_of(args),
+        quiet=args.quiet,
+        **scale_out,
     )
     if args.json:
         print(json.dumps(summary))
-    elif "submitted_jobs" in summary:
-        n = summary["submitted_jobs"]
-        print(f"submitted {n} jobs; merge with --summarize --out {args.out}")
+    elif print_submitted(summary, args.out):
+        pass
     elif not summary["trials"]:
         print(f"no finished trials under {args.out}{store_line(summary)}")
     else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from gns_pyro import argtypes
+from gns_pyro.cli import argtypes
 from gns_pyro.data.download import BASE_URL, WHAT, download_omniglot
 from gns_pyro.data.omniglot import COMPONENTS, ENV_VAR, Omniglot, resolve_data_dir
 

@@ -1,4 +1,8 @@
-"""``gns-pyro parse`` and ``gns-pyro marginal``: parse one image; its Laplace log P(I)."""
+"""``gns-pyro parse`` and ``gns-pyro marginal``: parse one image; its Laplace log P(I).
+
+Also the options and reading of the one image that ``parse``, ``marginal`` and ``exemplars``
+take (:func:`add_image_arguments`, :func:`read_image_and_prior`).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,12 @@ import argparse
 import json
 import sys
 
-from gns_pyro import argtypes
-from gns_pyro.data.images import load_image
-from gns_pyro.devices import add_device_argument, resolve_device
+from gns_pyro.cli import argtypes
+from gns_pyro.cli.common import add_device_argument, add_quiet_argument, device_of
+from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE, load_image
 from gns_pyro.inference.posterior import check_image, infer
 from gns_pyro.inference.refinement import RefineSettings
-from gns_pyro.progress import Stages, add_quiet_argument
-from gns_pyro.renderer import IMAGE_SIZE
+from gns_pyro.progress import Stages
 
 IMAGE_HELP = (
     "a 105x105 binary or grayscale PNG, dark ink on white (any size with --resize; the size "
@@ -31,9 +34,9 @@ def add_image_arguments(parser) -> None:
     add_quiet_argument(parser)
 
 
-def read_image(args, size: int = IMAGE_SIZE):
-    """The command's image, checked (and resized when asked) for a ``size``-pixel frame."""
-    return check_image(load_image(args.image, resize=args.resize, size=size), size)
+def read_image(path: str, resize: bool = False, size: int = OMNIGLOT_IMAGE_SIZE):
+    """The image at ``path``, checked (and resized when asked) for a ``size``-pixel frame."""
+    return check_image(load_image(path, resize=resize, size=size), size)
 
 
 def read_image_and_prior(args, stages=None):
@@ -45,13 +48,13 @@ def read_image_and_prior(args, stages=None):
     """
     from gns_pyro.pretrained import load_type_prior
 
-    device = resolve_device(args.device)
-    image = read_image(args) if args.weights is None else None
+    device = device_of(args)
+    image = read_image(args.image, args.resize) if args.weights is None else None
     parts = load_type_prior(args.weights, device=device)
     if stages is not None:
         stages("loaded the type prior")
     if image is None:
-        image = read_image(args, parts.image_size)
+        image = read_image(args.image, args.resize, parts.image_size)
     return image, parts
 
 

@@ -1,4 +1,5 @@
-"""The ``gns-pyro train`` command (see :mod:`gns_pyro.train`)."""
+"""``gns-pyro train``: train the type prior (:mod:`gns_pyro.train`); with ``--install``, copy
+the result into the package's weights folder (:func:`gns_pyro.train.install_weights`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 import dataclasses
 import json
 
-from gns_pyro import argtypes
+from gns_pyro.cli import argtypes
+from gns_pyro.errors import GNSError
 from gns_pyro.train import TrainSettings, train_type_prior
 
 
@@ -204,14 +206,21 @@ def run(args: argparse.Namespace) -> int:
     names = {f.name for f in dataclasses.fields(TrainSettings)}
     values = {k: v for k, v in vars(args).items() if k in names}
     settings = TrainSettings(**{**values, "exclude": tuple(args.exclude)})
+    if args.install and settings.data == "kanji":  # refused before, not after, the training
+        raise GNSError(
+            "weights trained on KanjiVG (CC BY-SA 3.0) are not installed into the package"
+        )
     record = train_type_prior(
         args.out,
         settings,
         data_dir=args.data_dir,
         resume=args.resume,
         progress=not args.no_progress,
-        install=args.install,
     )
+    if args.install:
+        from gns_pyro.train import install_weights
+
+        install_weights(args.out)
     summary = {
         "out": args.out,
         "epochs_run": record["epochs_run"],

@@ -11,7 +11,7 @@ Example::
 from gns_pyro.data.dataset import SplineDataset, default_cache_dir, load_spline_dataset
 from gns_pyro.data.download import OFFICIAL_FILES, download_omniglot
 from gns_pyro.data.fidelity import render_iou
-from gns_pyro.data.images import IMAGE_SIZE, load_image
+from gns_pyro.data.images import IMAGE_SIZE, OMNIGLOT_IMAGE_SIZE, load_image
 from gns_pyro.data.omniglot import (
     CharacterImage,
     Drawing,
@@ -27,6 +27,7 @@ from gns_pyro.data.preprocess import SplineSettings, drawing_to_splines
 __all__ = [
     "IMAGE_SIZE",
     "OFFICIAL_FILES",
+    "OMNIGLOT_IMAGE_SIZE",
     "CharacterImage",
     "Drawing",
     "Omniglot",

@@ -32,7 +32,11 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from gns_pyro.errors import DataError, DataNotFoundError
-from gns_pyro.renderer import IMAGE_SIZE  # side length in pixels of every Omniglot image
+
+#: Side length in pixels of every Omniglot image (the frame of the Omniglot domain).
+OMNIGLOT_IMAGE_SIZE = 105
+#: The same side under its older name (``gns_pyro.data.IMAGE_SIZE``).
+IMAGE_SIZE = OMNIGLOT_IMAGE_SIZE
 
 GRAY_THRESHOLD = 128
 """Grayscale pixels (0..255) strictly below this value are ink."""
@@ -50,7 +54,11 @@ RESIZE_COVERAGE = 0.2
 
 
 def load_image(
-    source: ImageSource, *, name: str | None = None, resize: bool = False, size: int = IMAGE_SIZE
+    source: ImageSource,
+    *,
+    name: str | None = None,
+    resize: bool = False,
+    size: int = OMNIGLOT_IMAGE_SIZE,
 ) -> torch.Tensor:
     """Load one character image as a ``(size, size)`` ``torch.bool`` tensor with ink = True
     (``(105, 105)`` for Omniglot).
@@ -107,7 +115,9 @@ def load_image(
     )
 
 
-def _decode(data: bytes, name: str, any_size: bool = False, size: int = IMAGE_SIZE) -> Image.Image:
+def _decode(
+    data: bytes, name: str, any_size: bool = False, size: int = OMNIGLOT_IMAGE_SIZE
+) -> Image.Image:
     unreadable = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
     try:
         img = Image.open(io.BytesIO(data))  # reads the header only
@@ -132,7 +142,9 @@ def _decode(data: bytes, name: str, any_size: bool = False, size: int = IMAGE_SI
     return img
 
 
-def resize_drawing(img: Image.Image, name: str = "drawing", size: int = IMAGE_SIZE) -> torch.Tensor:
+def resize_drawing(
+    img: Image.Image, name: str = "drawing", size: int = OMNIGLOT_IMAGE_SIZE
+) -> torch.Tensor:
     """A drawing of any size (dark ink on a light page) as a ``size`` × ``size`` ink mask
     (105×105 for Omniglot).
 
@@ -164,7 +176,7 @@ def resize_drawing(img: Image.Image, name: str = "drawing", size: int = IMAGE_SI
     return _to_tensor(np.asarray(small) >= RESIZE_COVERAGE)
 
 
-def _check_size(width: int, height: int, name: str, size: int = IMAGE_SIZE) -> None:
+def _check_size(width: int, height: int, name: str, size: int = OMNIGLOT_IMAGE_SIZE) -> None:
     if (width, height) != (size, size):
         raise DataError(
             f"{name}: image must be {size}×{size} pixels, found {width}×{height} "
@@ -179,7 +191,7 @@ def _colour_error(name: str, mode: str) -> DataError:
     )
 
 
-def _from_pil(img: Image.Image, name: str, size: int = IMAGE_SIZE) -> torch.Tensor:
+def _from_pil(img: Image.Image, name: str, size: int = OMNIGLOT_IMAGE_SIZE) -> torch.Tensor:
     _check_size(img.width, img.height, name, size)
     mode = img.mode
     if mode == "1":
@@ -209,7 +221,7 @@ def _from_rgba(rgba: np.ndarray, name: str, mode: str) -> torch.Tensor:
     return _to_tensor(rgb[..., 0] < GRAY_THRESHOLD)
 
 
-def _from_array(arr: np.ndarray, name: str, size: int = IMAGE_SIZE) -> torch.Tensor:
+def _from_array(arr: np.ndarray, name: str, size: int = OMNIGLOT_IMAGE_SIZE) -> torch.Tensor:
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim == 2:

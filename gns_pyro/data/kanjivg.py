@@ -241,12 +241,12 @@ def load_kanji_dataset(
         scaled to (None: Omniglot's 105; 109 keeps KanjiVG's own units).
     """
     from gns_pyro.data.dataset import SplineDataset
+    from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE
     from gns_pyro.data.preprocess import SplineSettings, drawing_to_splines
     from gns_pyro.parses import Parses
-    from gns_pyro.renderer import IMAGE_SIZE
 
     settings = settings or SplineSettings()
-    image_size = image_size or IMAGE_SIZE
+    image_size = image_size or OMNIGLOT_IMAGE_SIZE
     files = [f for f in kanjivg_files(folder) if is_base_file(f)]
     if max_kanji is not None and max_kanji < len(files):
         pick = np.random.default_rng(seed).choice(len(files), size=max_kanji, replace=False)

@@ -35,8 +35,6 @@ Example::
 
 from __future__ import annotations
 
-import itertools
-
 import pyro
 import pyro.distributions as dist
 import torch
@@ -60,8 +58,6 @@ from gns_pyro.parses import Parses, Tokens
 TYPE_PARAMS = ("type_locations", "type_offsets")
 TOKEN_PARAMS = ("token_locations", "token_shapes", "affine_scale", "affine_shift", "blur", "noise")
 
-_COUNTER = itertools.count()
-
 
 class ParseGuide:
     """Point-mass guide for a batch of parses (see the module docstring).
@@ -70,7 +66,12 @@ class ParseGuide:
         are the starting point (``fit_type=True``) or held fixed (``fit_type=False``).
     :param tokens: starting :class:`~gns_pyro.parses.Tokens`, in the slots of ``types``.
     :param fit_type: whether the type sites are latent (parse refinement) or given (refit).
-    :param name: prefix of the guide's params in the param store (unique by default).
+    :param name: prefix of the guide's params in the param store, as Pyro's autoguides use
+        their class name: the names are fixed, never drawn from a global counter, so a guide
+        built twice names its params alike. Guides that share one param store need distinct
+        names; refinement runs each guide in a param store of its own
+        (``pyro.get_param_store().scope()``), where its params start from ``types`` and
+        ``tokens`` again.
     """
 
     def __init__(
@@ -78,7 +79,7 @@ class ParseGuide:
         types: Parses,
         tokens: Tokens,
         fit_type: bool = True,
-        name: str | None = None,
+        name: str = "ParseGuide",
         token_prior: TokenPrior = DEFAULT_TOKEN_PRIOR,
     ):
         if not isinstance(tokens, Tokens):
@@ -90,7 +91,7 @@ class ParseGuide:
             raise ValueError("tokens are not in their types' stroke and offset slots")
         self.structure = types.map(torch.Tensor.detach)
         self.fit_type = fit_type
-        self.name = f"parses{next(_COUNTER)}" if name is None else name
+        self.name = name
         self.constraints = {
             "blur": constraints.interval(*token_prior.blur_range),
             "noise": constraints.interval(*token_prior.noise_range),

@@ -22,13 +22,13 @@ import os
 import numpy as np
 import torch
 
+from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE
 from gns_pyro.data.preprocess import SplineSettings
 from gns_pyro.errors import DataError
 from gns_pyro.inference.refinement import TOKEN_FIT, RefineSettings, refine_parses
 from gns_pyro.inference.search import MAX_CONFIGS, TOTAL_CONFIGS, best_orders
 from gns_pyro.inference.walks import WalkSettings, propose_strokes
 from gns_pyro.parses import Parses, Tokens
-from gns_pyro.renderer import IMAGE_SIZE
 from gns_pyro.splines import fit_minimal_spline, resample_path
 
 #: An image with more ink than this fraction is refused (probably inverted).
@@ -128,7 +128,7 @@ class Posterior:
         return fig
 
 
-def check_image(image, size: int = IMAGE_SIZE) -> torch.Tensor:
+def check_image(image, size: int = OMNIGLOT_IMAGE_SIZE) -> torch.Tensor:
     """A (size, size) bool ink mask with specks of noise removed, or a :class:`DataError` that
     names the problem (shape, values, no ink, inverted, only specks, too many pieces).
 

@@ -30,6 +30,7 @@ import torch
 from pyro import poutine
 from torch import nn
 
+from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE
 from gns_pyro.models.sites import (
     end_site,
     has_end_site,
@@ -39,8 +40,9 @@ from gns_pyro.models.sites import (
     type_conditions,
 )
 from gns_pyro.nets import LocationNet, StrokeNet, TerminationNet
+from gns_pyro.nets.canvas import described_image_size, image_size_entry
 from gns_pyro.parses import Parses, Tokens
-from gns_pyro.renderer import IMAGE_SIZE, RenderSettings, broaden, stroke_canvases, stroke_ink
+from gns_pyro.renderer import RenderSettings, broaden, stroke_canvases, stroke_ink
 
 #: Default caps: strokes per type (never binds on Omniglot, max 29 in the stroke data here) and
 #: offsets per stroke (the reference's 50 steps).
@@ -97,7 +99,7 @@ class CharacterParts(nn.Module):
         termination_net: TerminationNet | None = None,
         max_strokes: int = MAX_STROKES,
         max_steps: int = MAX_STEPS,
-        image_size: int = IMAGE_SIZE,
+        image_size: int = OMNIGLOT_IMAGE_SIZE,
     ):
         super().__init__()
         self.location_net = location_net or LocationNet(image_size=image_size)
@@ -120,9 +122,8 @@ class CharacterParts(nn.Module):
             "termination_net": self.termination_net.config,
             "max_strokes": self.max_parts,
             "max_steps": self.max_steps,
+            **image_size_entry(self.image_size),
         }
-        if self.image_size != IMAGE_SIZE:  # Omniglot's size stays implicit
-            config["image_size"] = self.image_size
         return config
 
     @classmethod
@@ -134,7 +135,7 @@ class CharacterParts(nn.Module):
             TerminationNet(**config["termination_net"]),
             max_strokes=config["max_strokes"],
             max_steps=config["max_steps"],
-            image_size=config.get("image_size", IMAGE_SIZE),
+            image_size=described_image_size(config),
         )
 
     @property
@@ -211,15 +212,15 @@ class CharacterParts(nn.Module):
         """Logit (B,) that the type stops after stroke ``index``, from the updated canvas."""
         return self.termination_net(state.canvas)
 
-    def collect(self, parts: list[StrokePart], alive_per_part: list[torch.Tensor]) -> Parses:
+    def collect(self, strokes: list[StrokePart], alive_per_part: list[torch.Tensor]) -> Parses:
         """Pack the generated strokes into one batched :class:`~gns_pyro.parses.Parses`."""
-        P = max(p.offsets.shape[1] for p in parts)
-        stroke_mask = torch.stack([a & (p.counts > 0) for p, a in zip(parts, alive_per_part)], 1)
-        locations = torch.stack([p.location for p in parts], 1)
+        P = max(p.offsets.shape[1] for p in strokes)
+        stroke_mask = torch.stack([a & (p.counts > 0) for p, a in zip(strokes, alive_per_part)], 1)
+        locations = torch.stack([p.location for p in strokes], 1)
         offsets = torch.stack(
-            [nn.functional.pad(p.offsets, (0, 0, 0, P - p.offsets.shape[1])) for p in parts], 1
+            [nn.functional.pad(p.offsets, (0, 0, 0, P - p.offsets.shape[1])) for p in strokes], 1
         )
-        counts = torch.stack([p.counts for p in parts], 1) * stroke_mask
+        counts = torch.stack([p.counts for p in strokes], 1) * stroke_mask
         offset_mask = torch.arange(P, device=counts.device) < counts.unsqueeze(-1)
         locations = torch.where(stroke_mask.unsqueeze(-1), locations, torch.zeros_like(locations))
         offsets = torch.where(offset_mask.unsqueeze(-1), offsets, torch.zeros_like(offsets))

@@ -29,7 +29,7 @@ Example (the shape of a domain; see the toy domain test for a working one)::
             return pyro.sample(f"dot_{index}", ...)     # a Pyro program
         def update_state(self, state, part, alive): ...  # draw the part
         def termination_logits(self, index, state): ...  # (B,) logits of stopping
-        def collect(self, parts, alive_per_part): ...   # -> a batch with len()
+        def collect(self, generated, alive_per_part): ...  # -> a batch with len()
         def conditions(self, types): ...                # site values, stop sites included
 """
 
@@ -70,7 +70,7 @@ class PartDomain(Protocol):
     def termination_logits(self, index: int, state: Any) -> torch.Tensor:
         """Logit (B,) of stopping after part ``index``, read from the updated canvas."""
 
-    def collect(self, parts: list, alive_per_part: list[torch.Tensor]) -> Any:
+    def collect(self, generated: list, alive_per_part: list[torch.Tensor]) -> Any:
         """Pack the generated parts into the domain's batched container of types (which
         supports ``len()``)."""
 

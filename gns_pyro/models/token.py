@@ -39,9 +39,10 @@ import pyro
 import pyro.distributions as dist
 import torch
 
+from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE
 from gns_pyro.models.sites import types_plate
 from gns_pyro.parses import Parses, Tokens
-from gns_pyro.renderer import IMAGE_SIZE, RenderSettings, render
+from gns_pyro.renderer import RenderSettings, render
 
 TOKEN_LOCATIONS = "token_locations"
 TOKEN_SHAPES = "token_shapes"
@@ -136,7 +137,7 @@ class PixelBernoulli(dist.Bernoulli):
         return torch.where(value > 0.5, probs, 1 - probs).log()
 
 
-def image_distribution(tokens: Tokens, size: int = IMAGE_SIZE) -> dist.TorchDistribution:
+def image_distribution(tokens: Tokens, size: int = OMNIGLOT_IMAGE_SIZE) -> dist.TorchDistribution:
     """Bernoulli pixels of ``render(tokens)`` on a ``size`` x ``size`` frame, probabilities
     clamped away from 0 and 1."""
     probs = render(tokens, settings=RenderSettings(size=size)).clamp(1e-6, 1 - 1e-6)
@@ -144,7 +145,7 @@ def image_distribution(tokens: Tokens, size: int = IMAGE_SIZE) -> dist.TorchDist
 
 
 def image_model(
-    tokens: Tokens, image: torch.Tensor | None = None, plate=None, size: int = IMAGE_SIZE
+    tokens: Tokens, image: torch.Tensor | None = None, plate=None, size: int = OMNIGLOT_IMAGE_SIZE
 ) -> torch.Tensor:
     """``I ~ Bernoulli(render(theta))``; observed when ``image`` (B, H, H) is given.
 

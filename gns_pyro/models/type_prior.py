@@ -9,16 +9,16 @@ the batch's largest part count and finished types are masked so they add exactly
            v_i ~ Bernoulli(p(v | C))                 # termination
            stop if v_i
 
-The same program samples new types (``generate_type(domain, batch_size=36)``), scores given
+The same program samples new types (``generate_type(parts, batch_size=36)``), scores given
 ones (``parses=`` observes them; or ``poutine.condition`` on :func:`type_conditions`), and
 trains the nets (maximize ``trace.log_prob_sum()`` of the observed program).
 
 Example::
 
     >>> from gns_pyro.models import CharacterParts
-    >>> domain = CharacterParts().eval()
-    >>> types = generate_type(domain, batch_size=4, temperature=0.5)       # sample
-    >>> type_log_prob(domain, types).shape                                 # score
+    >>> parts = CharacterParts().eval()
+    >>> types = generate_type(parts, batch_size=4, temperature=0.5)        # sample
+    >>> type_log_prob(parts, types).shape                                  # score
     torch.Size([4])
 """
 
@@ -35,7 +35,7 @@ from gns_pyro.models.traces import trace_log_prob
 
 
 def generate_type(
-    domain,
+    parts,
     batch_size: int | None = None,
     parses=None,
     temperature: float = 1.0,
@@ -44,56 +44,57 @@ def generate_type(
 ):
     """Sample (or, with ``parses``, observe) a batch of types; returns the domain's parses.
 
-    :param domain: a :class:`~gns_pyro.models.domain.PartDomain` (an ``nn.Module``).
+    :param parts: the domain and its nets: a :class:`~gns_pyro.models.domain.PartDomain` (an
+        ``nn.Module``; for characters a :class:`~gns_pyro.models.character.CharacterParts`).
     :param batch_size: number of types to sample (taken from ``parses`` when given).
     :param parses: types to observe: the program is conditioned on
-        ``domain.conditions(parses)``, or, when the domain has the
+        ``parts.conditions(parses)``, or, when the domain has the
         :class:`~gns_pyro.models.domain.TeacherForcing` fast path, reads its precomputed
         outputs. Both give the same sites and log-probabilities.
     :param temperature: sampling temperature (1 = the model; 0.5 for new concepts).
-    :param max_parts: cap on parts (default ``domain.max_parts``).
+    :param max_parts: cap on parts (default ``parts.max_parts``).
     :param plate: the plate of types when composed into a larger model.
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    pyro.module("type_prior", domain)
-    max_parts = domain.max_parts if max_parts is None else max_parts
+    pyro.module("type_prior", parts)
+    max_parts = parts.max_parts if max_parts is None else max_parts
     if parses is None:
         if batch_size is None or batch_size < 1:
             raise ValueError("give a positive batch_size or parses to observe")
-        return _part_loop(domain, batch_size, temperature, max_parts, plate)
-    if isinstance(domain, TeacherForcing):
-        observed = domain.observe(parses)
+        return _part_loop(parts, batch_size, temperature, max_parts, plate)
+    if isinstance(parts, TeacherForcing):
+        observed = parts.observe(parses)
         if int(observed.num_parts.max()) > max_parts:
             raise ValueError(
                 f"parses have {int(observed.num_parts.max())} parts, over the cap {max_parts}"
             )
-        return _part_loop(domain, len(parses), temperature, max_parts, plate, observed)
-    conditioned = poutine.condition(_part_loop, data=domain.conditions(parses))
-    return conditioned(domain, len(parses), temperature, max_parts, plate)
+        return _part_loop(parts, len(parses), temperature, max_parts, plate, observed)
+    conditioned = poutine.condition(_part_loop, data=parts.conditions(parses))
+    return conditioned(parts, len(parses), temperature, max_parts, plate)
 
 
-def _part_loop(domain, batch_size, temperature, max_parts, plate, observed=None):
+def _part_loop(parts, batch_size, temperature, max_parts, plate, observed=None):
     """The loop of GenerateType: parts until every type has stopped (or the cap)."""
     with types_plate(batch_size, plate):
-        state = domain.init_state(batch_size) if observed is None else None
-        alive = torch.ones(batch_size, dtype=torch.bool, device=domain.device)
-        parts, alive_per_part = [], []
+        state = parts.init_state(batch_size) if observed is None else None
+        alive = torch.ones(batch_size, dtype=torch.bool, device=parts.device)
+        strokes, alive_per_part = [], []  # the parts generated (pen strokes, for characters)
         for i in range(max_parts):
             with poutine.mask(mask=alive):
                 if observed is None:
-                    part = domain.generate_part(i, state, alive, temperature)
+                    stroke = parts.generate_part(i, state, alive, temperature)
                 else:
-                    part = domain.observed_part(i, temperature, observed)
-            parts.append(part)
+                    stroke = parts.observed_part(i, temperature, observed)
+            strokes.append(stroke)
             alive_per_part.append(alive)
             if i == max_parts - 1:
                 break  # at the cap a type stops by force: no stop site
             if observed is None:
-                state = domain.update_state(state, part, alive)
-                logits, stop_obs = domain.termination_logits(i, state), None
+                state = parts.update_state(state, stroke, alive)
+                logits, stop_obs = parts.termination_logits(i, state), None
             else:
-                logits = domain.observed_termination_logits(i, observed)
+                logits = parts.observed_termination_logits(i, observed)
                 stop_obs = stop_value(observed.num_parts, i, logits.dtype)
             with poutine.mask(mask=alive):
                 stop = pyro.sample(
@@ -102,10 +103,10 @@ def _part_loop(domain, batch_size, temperature, max_parts, plate, observed=None)
             alive = alive & (stop == 0)
             if not alive.any():
                 break
-    return domain.collect(parts, alive_per_part)
+    return parts.collect(strokes, alive_per_part)
 
 
-def type_log_prob(domain, parses, max_parts: int | None = None) -> torch.Tensor:
+def type_log_prob(parts, parses, max_parts: int | None = None) -> torch.Tensor:
     """log P(psi) of each parse (B,), from the trace of the observed program."""
-    trace = poutine.trace(generate_type).get_trace(domain, parses=parses, max_parts=max_parts)
+    trace = poutine.trace(generate_type).get_trace(parts, parses=parses, max_parts=max_parts)
     return trace_log_prob(trace)

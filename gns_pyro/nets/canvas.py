@@ -11,12 +11,28 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gns_pyro.renderer import IMAGE_SIZE
-
 NET_SIZE = 28
 
+#: Side (pixels) of the frame of a net, or a domain, whose architecture description does not
+#: name one: descriptions and training records written before ``image_size`` was a setting are
+#: all of nets on Omniglot's 105 px frame, and that size is still left unwritten (so the
+#: descriptions of nets on it read as they always have).
+IMPLICIT_IMAGE_SIZE = 105
 
-def frame(image_size: int = IMAGE_SIZE) -> tuple[float, float]:
+
+def image_size_entry(image_size: int) -> dict:
+    """The architecture-description entry naming a frame side: ``{"image_size": n}``, or nothing
+    for :data:`IMPLICIT_IMAGE_SIZE`, which older descriptions lack (read them back with
+    :func:`described_image_size`)."""
+    return {} if image_size == IMPLICIT_IMAGE_SIZE else {"image_size": image_size}
+
+
+def described_image_size(config: dict) -> int:
+    """The frame side an architecture description stands for (see :func:`image_size_entry`)."""
+    return config.get("image_size", IMPLICIT_IMAGE_SIZE)
+
+
+def frame(image_size: int = IMPLICIT_IMAGE_SIZE) -> tuple[float, float]:
     """Pixel coordinate of the centre of a square frame of side ``image_size``, and the
     half-width used to normalize points."""
     return (image_size - 1) / 2, image_size / 2
@@ -40,7 +56,7 @@ def with_coordinates(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, xs, ys], dim=1)
 
 
-def normalize_points(points: torch.Tensor, image_size: int = IMAGE_SIZE) -> torch.Tensor:
+def normalize_points(points: torch.Tensor, image_size: int = IMPLICIT_IMAGE_SIZE) -> torch.Tensor:
     """Pixel coordinates -> roughly [-1, 1] of a frame of side ``image_size`` (its centre is
     0; outside the frame beyond +-1)."""
     centre, half_width = frame(image_size)

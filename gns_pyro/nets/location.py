@@ -5,9 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gns_pyro.nets.canvas import downsample, frame, normalize_points, with_coordinates
+from gns_pyro.nets.canvas import (
+    IMPLICIT_IMAGE_SIZE,
+    downsample,
+    frame,
+    image_size_entry,
+    normalize_points,
+    with_coordinates,
+)
 from gns_pyro.nets.gmm import PARAMS_PER_COMPONENT, BivariateGMM, gmm_from_raw
-from gns_pyro.renderer import IMAGE_SIZE
 
 
 class LocationNet(nn.Module):
@@ -31,7 +37,7 @@ class LocationNet(nn.Module):
         num_components: int = 20,
         channels=(16, 32, 64, 128),
         dropout: float = 0.25,
-        image_size: int = IMAGE_SIZE,
+        image_size: int = IMPLICIT_IMAGE_SIZE,
     ):
         super().__init__()
         self.config = {
@@ -39,8 +45,7 @@ class LocationNet(nn.Module):
             "channels": list(channels),
             "dropout": dropout,
         }
-        if image_size != IMAGE_SIZE:  # Omniglot's size stays implicit: older records lack it
-            self.config["image_size"] = image_size
+        self.config.update(image_size_entry(image_size))
         self.image_size = image_size
         self.num_components = num_components
         blocks, c_in = [], 3

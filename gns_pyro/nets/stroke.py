@@ -31,9 +31,14 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from gns_pyro.nets.canvas import downsample, normalize_points, with_coordinates
+from gns_pyro.nets.canvas import (
+    IMPLICIT_IMAGE_SIZE,
+    downsample,
+    image_size_entry,
+    normalize_points,
+    with_coordinates,
+)
 from gns_pyro.nets.gmm import PARAMS_PER_COMPONENT, BivariateGMM, gmm_from_raw
-from gns_pyro.renderer import IMAGE_SIZE
 
 #: Default sizes of the LSTM and of its attention layer: the reference's (and the shipped
 #: weights'). At equal epochs they beat 128 and 32 by about a nat of validation NLL per drawing
@@ -76,7 +81,7 @@ class StrokeNet(nn.Module):
         attention_size: int = ATTENTION_SIZE,
         annotation_size: int = 64,
         num_layers: int = 2,
-        image_size: int = IMAGE_SIZE,
+        image_size: int = IMPLICIT_IMAGE_SIZE,
         dropout: float = 0.0,
     ):
         super().__init__()
@@ -88,8 +93,7 @@ class StrokeNet(nn.Module):
             "num_layers": num_layers,
             "dropout": dropout,
         }
-        if image_size != IMAGE_SIZE:  # Omniglot's size stays implicit: older records lack it
-            self.config["image_size"] = image_size
+        self.config.update(image_size_entry(image_size))
         self.image_size = image_size
         self.num_components = num_components
         self.encoder = nn.Sequential(

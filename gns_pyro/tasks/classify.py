@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -30,7 +31,7 @@ from gns_pyro.parses import Parses, Tokens
 from gns_pyro.pretrained import weights_digest
 from gns_pyro.progress import Progress
 from gns_pyro.tasks.engine import Cluster, scatter
-from gns_pyro.tasks.results import ResultStore, image_digest, parse_shard, shard_block
+from gns_pyro.tasks.results import ResultStore, Shard, image_digest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -332,37 +333,16 @@ def summarize_trials(results: list[dict], wall_seconds: float) -> dict:
     }
 
 
-def parse_selection(text: str) -> list[int]:
-    """``"1-3,7"`` -> ``[1, 2, 3, 7]``.
-
-    :raises GNSError: for anything but comma-separated run numbers (>= 1) and ranges ``a-b``
-        with ``a <= b``.
-    """
-    from gns_pyro.errors import GNSError
-
-    chosen = []
-    for part in text.split(","):
-        bounds = part.strip().split("-")
-        if not all(b.strip().isdigit() for b in bounds) or len(bounds) > 2:
-            raise GNSError(
-                f"--select takes run numbers and ranges such as 1-10 or 1,3,5; got {text!r}"
-            )
-        a, b = int(bounds[0]), int(bounds[-1])
-        if not 1 <= a <= b:
-            raise GNSError(f"--select: {part.strip()!r} is not a range a-b with 1 <= a <= b")
-        chosen += list(range(a, b + 1))
-    return sorted(set(chosen))
-
-
-def _selected_runs(data, data_dir, select: str | None) -> dict:
-    """The selected runs by name, each read (and checked: labels agree with images)."""
+def _selected_runs(data, data_dir, runs: Sequence[int] | None) -> dict:
+    """The runs numbered ``runs`` (default: all) by name, each read (and checked: labels agree
+    with images)."""
     from gns_pyro.errors import DataError, DataNotFoundError
 
     names = data.run_names()
     if not names:
         raise DataNotFoundError(f"no one-shot runs (runNN folders or all_runs.zip) in {data_dir}")
-    if select:
-        wanted = {f"run{n:02d}" for n in parse_selection(select)}
+    if runs is not None:
+        wanted = {f"run{n:02d}" for n in runs}
         missing = wanted - set(names)
         if missing:
             raise DataError(f"runs {sorted(missing)} are not in {data_dir}; present: {names}")
@@ -373,28 +353,28 @@ def _selected_runs(data, data_dir, select: str | None) -> dict:
 def parse_images(
     data_dir,
     out_dir,
-    select: str | None = None,
+    runs: Sequence[int] | None = None,
     settings: ClassifySettings = ClassifySettings(),
     weights: str | None = None,
     device=None,
     quiet: bool = False,
-    shard: str | None = None,
+    shard: Shard | None = None,
 ) -> int:
-    """Parse (into the cache under ``out_dir/parses``) every image of the selected runs, or
-    shard ``i/n`` of them: the first stage of a scattered job, so that no image is parsed by
-    two jobs. Returns the number of images in this shard."""
+    """Parse (into the cache under ``out_dir/parses``) every image of the runs numbered
+    ``runs`` (default: all), or ``shard`` of them: the first stage of a scattered job, so that
+    no image is parsed by two jobs. Returns the number of images in this shard."""
     from gns_pyro.data import Omniglot
     from gns_pyro.pretrained import load_type_prior
 
     with Omniglot(data_dir) as data:
-        runs = _selected_runs(data, data_dir, select)
+        chosen = _selected_runs(data, data_dir, runs)
     images = [
         (run, name, pool[name])
-        for run in runs.values()
+        for run in chosen.values()
         for pool in (run.training, run.test)
         for name in sorted(pool)
     ]
-    share = shard_block(images, *parse_shard(shard))
+    share = (shard or Shard()).block(images)
     parts = load_type_prior(weights, device=device)
     progress = Progress(len(share), "parse", quiet)
     for run, name, image in share:
@@ -407,8 +387,8 @@ def parse_images(
 def run_trials(
     data_dir,
     out_dir,
-    select: str | None = None,
-    shard: str | None = None,
+    runs: Sequence[int] | None = None,
+    shard: Shard | None = None,
     settings: ClassifySettings = ClassifySettings(),
     weights: str | None = None,
     device=None,
@@ -416,9 +396,11 @@ def run_trials(
     summarize: bool = False,
     cluster: Cluster | None = None,
 ) -> dict:
-    """Classify the selected runs' trials (this shard's block of them).
+    """Classify the trials of the runs numbered ``runs`` (default: all), or this shard's
+    block of them.
 
-    :param shard: ``"i/n"``: a contiguous block of the run-ordered trials.
+    :param runs: run numbers, e.g. ``range(1, 11)`` for run01-run10.
+    :param shard: a contiguous block of the run-ordered trials (default: all).
     :param summarize: compute nothing; merge the results saved under ``out_dir``.
     :param cluster: run on submitit jobs in two stages (every image parsed once, images split
         among the jobs; then the trials split among them), then merge.
@@ -430,19 +412,19 @@ def run_trials(
     start = time.perf_counter()
     with Omniglot(data_dir) as data:
         # every run is read (and checked) before any work starts
-        runs = _selected_runs(data, data_dir, select)
-    tasks = [(name, item) for name, run in runs.items() for item in sorted(run.test)]
-    i, n = parse_shard(shard)
-    share = shard_block(tasks, i, n)
+        chosen = _selected_runs(data, data_dir, runs)
+    tasks = [(name, item) for name, run in chosen.items() for item in sorted(run.test)]
+    shard = shard or Shard()
+    share = shard.block(tasks)
     if not share:
         raise GNSError(
             f"nothing to do: {len(tasks)} trial(s) in the selected runs of {data_dir}, "
-            f"none in shard {i}/{n}"
+            f"none in shard {shard}"
         )
     if cluster is not None:
         load_type_prior(weights, device=device)  # bad weights fail here, not in each job
         common = dict(
-            data_dir=data_dir, out_dir=out_dir, select=select, settings=settings,
+            data_dir=data_dir, out_dir=out_dir, runs=runs, settings=settings,
             weights=weights, device=str(device or "cpu"), quiet=quiet,
         )  # fmt: skip
         # stage 1 (when waiting): every image parsed once, the images split among the jobs;
@@ -463,6 +445,6 @@ def run_trials(
     results = []
     for run_name, items in by_run.items():
         results += classify_run(
-            parts, runs[run_name], Path(out_dir), settings, items, quiet, store, summarize
+            parts, chosen[run_name], Path(out_dir), settings, items, quiet, store, summarize
         )
     return {**summarize_trials(results, time.perf_counter() - start), **store.counts()}

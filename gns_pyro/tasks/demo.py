@@ -13,22 +13,18 @@ Everything comes from the shipped type prior:
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
 import pyro
 import torch
 
-from gns_pyro import argtypes
-from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.fileio import save_json
 from gns_pyro.inference.posterior import infer
 from gns_pyro.inference.refinement import RefineSettings
 from gns_pyro.models.joint import sample_exemplars
 from gns_pyro.pretrained import load_type_prior
-from gns_pyro.progress import Progress, Stages, add_quiet_argument
+from gns_pyro.progress import Progress, Stages
 from gns_pyro.renderer import DEFAULT_BLUR, render
 from gns_pyro.sample import sample_types
 from gns_pyro.tasks.classify import ClassifySettings, trial_scores
@@ -113,57 +109,3 @@ def run_demo(
     }
     save_json(summary, out / "summary.json")
     return summary
-
-
-def add_parser(subparsers) -> None:
-    """Register ``gns-pyro demo``."""
-    p = subparsers.add_parser(
-        "demo",
-        help="sample concepts, parse one, draw exemplars, classify one-shot (no data needed)",
-        description="The model's tasks end to end on the shipped weights, with no downloaded "
-        "data: sample new concepts, draw exemplars, parse one, classify one-shot among them.",
-    )
-    p.add_argument(
-        "--out",
-        type=argtypes.out_folder,
-        default="demo",
-        help="folder for the pictures and summary.json",
-    )
-    p.add_argument(
-        "--concepts", type=argtypes.positive_int, default=16, help="new concepts to sample"
-    )
-    p.add_argument(
-        "--ways", type=argtypes.positive_int, default=5, help="classes in the one-shot task"
-    )
-    p.add_argument("--seed", type=argtypes.seed, default=0, help="random seed")
-    p.add_argument(
-        "--parse-steps", type=argtypes.positive_int, default=60, help="joint refinement steps"
-    )
-    p.add_argument(
-        "--refit-steps", type=argtypes.positive_int, default=20, help="token refit steps"
-    )
-    p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
-    add_quiet_argument(p)
-    add_device_argument(p)
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``gns-pyro demo``: prints the summary as JSON."""
-    from gns_pyro.errors import GNSError
-
-    if args.ways < 2 or args.concepts < args.ways:
-        raise GNSError("--ways must be >= 2 and --concepts >= --ways")
-    summary = run_demo(
-        Path(args.out),
-        args.concepts,
-        args.ways,
-        args.seed,
-        args.parse_steps,
-        args.refit_steps,
-        args.weights,
-        resolve_device(args.device),
-        args.quiet,
-    )
-    print(json.dumps(summary))
-    return 0

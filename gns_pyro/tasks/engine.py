@@ -27,8 +27,8 @@ import threading
 import time
 from pathlib import Path
 
-from gns_pyro import argtypes
 from gns_pyro.errors import GNSError
+from gns_pyro.tasks.results import Shard
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Cluster:
     :param gpus: GPUs per Slurm job (run with ``device="cuda"``).
     :param mem_gb: memory per Slurm job, GB.
     :param wait: wait for the jobs and return their summaries; ``False`` returns after
-        submitting (merge later with ``--summarize``).
+        submitting (merge later by summarizing).
     """
 
     jobs: int = 1
@@ -102,7 +102,7 @@ def exit_with_parent(parent: int, interval: float = 1.0) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def run_shard(function, kwargs: dict, shard: str, threads: int, parent: int | None):
+def run_shard(function, kwargs: dict, shard: Shard, threads: int, parent: int | None):
     """What one job runs: shard ``shard`` of ``function`` with ``threads`` torch threads."""
     import torch
 
@@ -138,9 +138,10 @@ def _executor(cluster: Cluster):
 
 
 def scatter(function, kwargs: dict, cluster: Cluster, progress=None) -> list:
-    """Run ``function(**kwargs, shard="i/n")`` for ``i = 1..n`` as submitit jobs.
+    """Run ``function(**kwargs, shard=Shard(i, n))`` for ``i = 1..n`` as submitit jobs.
 
-    :param function: a module-level task function taking ``shard``.
+    :param function: a module-level task function taking ``shard``
+        (a :class:`~gns_pyro.tasks.results.Shard`).
     :param kwargs: its other arguments (picklable).
     :param cluster: where to run.
     :param progress: a :class:`~gns_pyro.progress.Progress` over the jobs, or None.
@@ -154,7 +155,7 @@ def scatter(function, kwargs: dict, cluster: Cluster, progress=None) -> list:
     n = cluster.jobs
     with executor.batch():  # one Slurm job array, or n local processes
         jobs = [
-            executor.submit(run_shard, function, kwargs, f"{i}/{n}", threads, parent)
+            executor.submit(run_shard, function, kwargs, Shard(i, n), threads, parent)
             for i in range(1, n + 1)
         ]
     if not cluster.wait:
@@ -190,71 +191,3 @@ def _result(job, i: int, n: int):
         raise GNSError(f"job {i}/{n} failed: {last.strip()} (log: {job.paths.stderr})") from None
     except submitit.core.utils.UncompletedJobError as err:
         raise GNSError(f"job {i}/{n} did not finish: {str(err).splitlines()[0]}") from None
-
-
-# ------------------------------------------------------------------------ command line
-def add_cluster_arguments(parser, what: str = "items") -> None:
-    """The scale-out flags shared by classify, likelihood and parse-eval."""
-    g = parser.add_argument_group("scale-out (submitit)")
-    g.add_argument(
-        "--workers",
-        type=argtypes.positive_int,
-        default=1,
-        help=f"split the {what} into this many jobs (submitit), local processes unless --slurm; "
-        "1 runs in this process",
-    )
-    g.add_argument(
-        "--threads",
-        type=argtypes.positive_int,
-        default=None,
-        help="torch threads per job (default: cores / workers locally, --slurm-cpus on Slurm)",
-    )
-    g.add_argument(
-        "--shard",
-        default=None,
-        help="i/n (1-based): do only this block of the work, e.g. from a Slurm array task as "
-        "$((SLURM_ARRAY_TASK_ID + 1))/n; merge with --summarize",
-    )
-    g.add_argument(
-        "--summarize",
-        action="store_true",
-        help="compute nothing: merge the results that jobs saved under --out and say how many "
-        "are missing",
-    )
-    g.add_argument("--slurm", action="store_true", help="submit the jobs as a Slurm job array")
-    g.add_argument("--slurm-partition", default=None, help="Slurm partition")
-    g.add_argument(
-        "--slurm-time", type=argtypes.positive_int, default=24 * 60, help="minutes per job"
-    )
-    g.add_argument("--slurm-cpus", type=argtypes.positive_int, default=2, help="CPUs per job")
-    g.add_argument("--slurm-gpus", type=argtypes.nonnegative_int, default=0, help="GPUs per job")
-    g.add_argument("--slurm-mem", type=argtypes.positive_int, default=16, help="GB per job")
-    g.add_argument(
-        "--no-wait",
-        action="store_true",
-        help="with --slurm: submit and return; merge later with --summarize",
-    )
-
-
-def cluster_from_args(args, out_dir) -> Cluster | None:
-    """The :class:`Cluster` the flags ask for, or None to run in this process."""
-    if args.summarize and (args.shard or args.workers > 1 or args.slurm):
-        raise GNSError("--summarize only reads results: drop --workers, --shard and --slurm")
-    if args.shard and (args.workers > 1 or args.slurm):
-        raise GNSError("--shard is one job's share; it does not combine with --workers or --slurm")
-    if args.no_wait and not args.slurm:
-        raise GNSError("--no-wait is for --slurm jobs")
-    if args.workers == 1 and not args.slurm:
-        return None
-    return Cluster(
-        jobs=args.workers,
-        executor="slurm" if args.slurm else "local",
-        threads=args.threads,
-        folder=str(Path(out_dir) / ".jobs"),
-        partition=args.slurm_partition,
-        time_min=args.slurm_time,
-        cpus=args.slurm_cpus,
-        gpus=args.slurm_gpus,
-        mem_gb=args.slurm_mem,
-        wait=not args.no_wait,
-    )

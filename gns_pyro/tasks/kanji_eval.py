@@ -13,18 +13,16 @@ Shell::
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from gns_pyro import argtypes
-from gns_pyro.devices import add_device_argument, resolve_device
+from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE
 from gns_pyro.errors import GNSError
-from gns_pyro.progress import Progress, add_quiet_argument
-from gns_pyro.tasks.results import ResultStore, image_digest, store_line
+from gns_pyro.progress import Progress
+from gns_pyro.tasks.results import ResultStore, image_digest
 
 
 def held_out_files(record: dict, folder=None) -> list[Path]:
@@ -44,7 +42,7 @@ def held_out_files(record: dict, folder=None) -> list[Path]:
     return [f for i, f in enumerate(files) if i not in chosen]
 
 
-def render_kanji(strokes_motor, size: int = 105) -> torch.Tensor:  # noqa: F821
+def render_kanji(strokes_motor, size: int = OMNIGLOT_IMAGE_SIZE) -> torch.Tensor:  # noqa: F821
     """The (size, size) ink mask of a kanji's strokes, fitted as splines and drawn by the
     model's renderer (default blur, no noise), binarized at 0.5."""
     from gns_pyro.data.preprocess import drawing_to_splines
@@ -127,48 +125,3 @@ def run_kanji_eval(
     summary.update(store.counts())
     summary["wall_seconds"] = round(time.perf_counter() - start, 1)
     return summary
-
-
-def add_parser(subparsers) -> None:
-    """Register ``gns-pyro kanji-eval``."""
-    p = subparsers.add_parser(
-        "kanji-eval",
-        help="score parses of held-out KanjiVG characters (a prior trained with --data kanji)",
-        description=__doc__.splitlines()[0],
-    )
-    p.add_argument("--weights", required=True, help="type prior trained on KanjiVG")
-    p.add_argument("--n", type=argtypes.positive_int, default=40, help="held-out kanji")
-    p.add_argument(
-        "--max-strokes", type=argtypes.positive_int, default=None, help="only kanji this simple"
-    )
-    p.add_argument("--k", type=argtypes.positive_int, default=5, help="parses per image")
-    p.add_argument("--seed", type=argtypes.seed, default=0)
-    p.add_argument("--data-dir", default=None, help="KanjiVG .svg folder (default: installed)")
-    p.add_argument("--out", type=argtypes.out_folder, default="results/kanji_eval")
-    p.add_argument("--json", action="store_true")
-    add_quiet_argument(p)
-    add_device_argument(p)
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``gns-pyro kanji-eval``: prints the summary."""
-    from gns_pyro.tasks.parse_eval import print_scores
-
-    summary = run_kanji_eval(
-        args.weights,
-        Path(args.out),
-        args.n,
-        args.seed,
-        args.max_strokes,
-        args.k,
-        args.data_dir,
-        resolve_device(args.device),
-        args.quiet,
-    )
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print_scores(summary)
-        print(f"{summary['kanji']} kanji ({summary['refused']} refused){store_line(summary)}")
-    return 0

@@ -11,25 +11,19 @@ after ``m`` images has measured exactly the subset that ``--n m`` names.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from gns_pyro import argtypes
-from gns_pyro.devices import add_device_argument, resolve_device
-from gns_pyro.progress import Progress, add_quiet_argument
-from gns_pyro.renderer import IMAGE_SIZE
-from gns_pyro.tasks.engine import Cluster, add_cluster_arguments, cluster_from_args, scatter
+from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE
+from gns_pyro.progress import Progress
+from gns_pyro.tasks.engine import Cluster, scatter
 from gns_pyro.tasks.results import (
     ResultStore,
+    Shard,
     image_digest,
-    parse_shard,
     seeded_order,
-    shard_block,
-    store_line,
 )
 
 
@@ -43,14 +37,14 @@ def run_likelihood(
     weights=None,
     polish_steps: int = 3,
     device=None,
-    shard: str | None = None,
+    shard: Shard | None = None,
     quiet: bool = False,
     summarize: bool = False,
     cluster: Cluster | None = None,
 ) -> dict:
     """Mean Laplace log P(I) over ``n`` seeded images of ``split``; see the module docstring.
 
-    :param shard: ``"i/n"``: do only this contiguous block of the chosen images.
+    :param shard: do only this contiguous block of the chosen images.
     :param summarize: compute nothing; merge the results saved under ``out_dir``.
     :param cluster: run ``cluster.jobs`` shards as submitit jobs, then merge.
     :returns: the summary (means over the images done, and the store's counts).
@@ -81,7 +75,7 @@ def run_likelihood(
     results = []
     with Omniglot(data_dir) as data:
         keys = data.keys(split, "images")
-        chosen = shard_block(seeded_order(len(keys), n, seed), *parse_shard(shard))
+        chosen = (shard or Shard()).block(seeded_order(len(keys), n, seed))
         progress = Progress(len(chosen), "likelihood", quiet or summarize)
         for i in chosen:
             name = "_".join(keys[i])
@@ -114,7 +108,7 @@ def run_likelihood(
         "split": split,
         "k": k,
         "images": len(results),
-        **summarize_marginals(results, image_pixels=IMAGE_SIZE * IMAGE_SIZE),
+        **summarize_marginals(results, image_pixels=OMNIGLOT_IMAGE_SIZE**2),
         **store.counts(),
         "wall_seconds": round(time.perf_counter() - start, 1),
     }
@@ -142,60 +136,3 @@ def summarize_marginals(results: list[dict], image_pixels: int) -> dict:
         "modes": modes,
         "negative_definite_fraction": 1 - bad / max(1, modes),
     }
-
-
-def add_parser(subparsers) -> None:
-    """Register ``gns-pyro likelihood``."""
-    p = subparsers.add_parser(
-        "likelihood",
-        help="mean Laplace log P(I) over a seeded subset of a split",
-        description=__doc__.splitlines()[0],
-    )
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--split", choices=("background", "evaluation"), default="evaluation")
-    p.add_argument("--n", type=argtypes.positive_int, default=1000)
-    p.add_argument("--seed", type=argtypes.seed, default=0)
-    p.add_argument("--k", type=argtypes.positive_int, default=5)
-    p.add_argument("--out", type=argtypes.out_folder, default="results/likelihood")
-    p.add_argument(
-        "--polish-steps",
-        type=argtypes.nonnegative_int,
-        default=3,
-        help="Newton steps at each mode before Laplace",
-    )
-    p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
-    p.add_argument("--json", action="store_true")
-    add_quiet_argument(p)
-    add_device_argument(p)
-    add_cluster_arguments(p, "images")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``gns-pyro likelihood``: prints the summary."""
-    out = Path(args.out)
-    summary = run_likelihood(
-        args.data_dir,
-        out,
-        args.split,
-        args.n,
-        args.seed,
-        args.k,
-        args.weights,
-        args.polish_steps,
-        resolve_device(args.device),
-        shard=args.shard,
-        quiet=args.quiet,
-        summarize=args.summarize,
-        cluster=cluster_from_args(args, out),
-    )
-    if args.json:
-        print(json.dumps(summary))
-    elif "submitted_jobs" in summary:
-        print(f"submitted {summary['submitted_jobs']} jobs; merge with --summarize --out {out}")
-    else:
-        mean = summary["mean_log_marginal"]
-        value = "-" if mean is None else f"{mean:.1f} nats ({summary['mean_per_pixel']:.4f}/pixel)"
-        print(f"{summary['images']} {args.split} images: mean Laplace log P(I) {value}", end="")
-        print(store_line(summary))
-    return 0

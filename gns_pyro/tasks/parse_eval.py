@@ -16,9 +16,7 @@ under ``--out``, so an interrupted run resumes.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import time
 from pathlib import Path
 
@@ -26,19 +24,15 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from gns_pyro import argtypes
-from gns_pyro.devices import add_device_argument, resolve_device
 from gns_pyro.inference.skeleton import skeleton_graph
-from gns_pyro.progress import Progress, add_quiet_argument
+from gns_pyro.progress import Progress
 from gns_pyro.splines import curve_points, resample_path
-from gns_pyro.tasks.engine import Cluster, add_cluster_arguments, cluster_from_args, scatter
+from gns_pyro.tasks.engine import Cluster, scatter
 from gns_pyro.tasks.results import (
     ResultStore,
+    Shard,
     image_digest,
-    parse_shard,
     seeded_subset,
-    shard_block,
-    store_line,
 )
 
 
@@ -132,13 +126,13 @@ def run_parse_eval(
     weights=None,
     device=None,
     quiet: bool = False,
-    shard: str | None = None,
+    shard: Shard | None = None,
     summarize: bool = False,
     cluster: Cluster | None = None,
 ) -> dict:
     """Parse ``n`` seeded Tagalog drawings and score them; see the module docstring.
 
-    :param shard: ``"i/n"``: do only this contiguous block of the chosen drawings.
+    :param shard: do only this contiguous block of the chosen drawings.
     :param summarize: compute nothing; merge the results saved under ``out_dir``.
     :param cluster: run ``cluster.jobs`` shards as submitit jobs, then merge.
     """
@@ -166,7 +160,7 @@ def run_parse_eval(
     results = []
     with Omniglot(data_dir) as data:
         keys = data.keys("background", "strokes", alphabets="Tagalog")
-        chosen = shard_block(seeded_subset(len(keys), n, seed), *parse_shard(shard))
+        chosen = (shard or Shard()).block(seeded_subset(len(keys), n, seed))
         progress = Progress(len(chosen), "parse-eval", quiet or summarize)
         for i in chosen:
             name = "_".join(keys[i])
@@ -191,49 +185,3 @@ def run_parse_eval(
     summary.update(store.counts())
     summary["wall_seconds"] = round(time.perf_counter() - start, 1)
     return summary
-
-
-def add_parser(subparsers) -> None:
-    """Register ``gns-pyro parse-eval``."""
-    p = subparsers.add_parser(
-        "parse-eval",
-        help="score parses against human strokes (held-out Tagalog)",
-        description=__doc__.splitlines()[0],
-    )
-    p.add_argument("--data-dir", default=None)
-    p.add_argument(
-        "--n", type=argtypes.positive_int, default=40, help="number of Tagalog drawings (seeded)"
-    )
-    p.add_argument("--seed", type=argtypes.seed, default=0)
-    p.add_argument("--out", type=argtypes.out_folder, default="results/parse_eval")
-    p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
-    p.add_argument("--json", action="store_true")
-    add_quiet_argument(p)
-    add_device_argument(p)
-    add_cluster_arguments(p, "drawings")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``gns-pyro parse-eval``: prints both methods' scores."""
-    out = Path(args.out)
-    summary = run_parse_eval(
-        args.data_dir,
-        out,
-        args.n,
-        args.seed,
-        args.weights,
-        resolve_device(args.device),
-        args.quiet,
-        shard=args.shard,
-        summarize=args.summarize,
-        cluster=cluster_from_args(args, out),
-    )
-    if args.json:
-        print(json.dumps(summary))
-    elif "submitted_jobs" in summary:
-        print(f"submitted {summary['submitted_jobs']} jobs; merge with --summarize --out {out}")
-    else:
-        print_scores(summary)
-        print(f"{summary['images']} drawings{store_line(summary)}")
-    return 0

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,28 +42,30 @@ def seeded_order(count: int, n: int, seed: int) -> list[int]:
     return np.random.default_rng(seed).permutation(count)[: min(n, count)].tolist()
 
 
-def parse_shard(text: str | None) -> tuple[int, int]:
-    """``"i/n"`` (1 <= i <= n) -> ``(i, n)``; ``None`` -> ``(1, 1)``, the whole job.
+class Shard(NamedTuple):
+    """Shard ``index`` of ``count`` (1-based) of a task's work: a contiguous block of its items
+    (:func:`shard_block`). ``Shard(1, 1)`` is the whole job; ``str(Shard(2, 4))`` is ``"2/4"``.
 
-    :raises GNSError: naming the accepted form, for anything else.
+    Example::
+
+        >>> Shard(2, 4).block(list(range(8)))
+        [2, 3]
     """
-    from gns_pyro.errors import GNSError
 
-    if text is None:
-        return 1, 1
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise GNSError(f"--shard must look like i/n (e.g. 2/4), got {text!r}") from None
-    if not 1 <= i <= n:
-        hint = (
-            "; shards count from 1 (for Slurm's 0-based array index use "
-            "$((SLURM_ARRAY_TASK_ID + 1))/n)"
-            if i == 0 and n > 0
-            else ""
-        )
-        raise GNSError(f"--shard i/n needs 1 <= i <= n, got {text!r}{hint}")
-    return i, n
+    index: int = 1
+    count: int = 1
+
+    def block(self, items: Sequence) -> list:
+        """This shard's block of ``items``.
+
+        :raises ValueError: unless ``1 <= index <= count``.
+        """
+        if not 1 <= self.index <= self.count:
+            raise ValueError(f"a shard needs 1 <= index <= count, got {self.index}/{self.count}")
+        return shard_block(list(items), self.index, self.count)
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
 def shard_block(items: list, i: int, n: int) -> list:

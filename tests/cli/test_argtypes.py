@@ -2,8 +2,7 @@ import argparse
 
 import pytest
 
-from gns_pyro import argtypes
-from gns_pyro.cli import main
+from gns_pyro.cli import argtypes, main
 
 
 @pytest.mark.parametrize(

@@ -222,7 +222,8 @@ def test_newton_polish_reaches_a_negative_definite_mode_of_a_smooth_model():
 def test_parse_laplace_after_polish_on_a_synthetic_drawing():
     """The polish climbs most of the way to the mode that refinement stopped short of; the
     Hessian there has positive eigenvalues (of -H) but for a few small ones, in directions
-    where the renderer and the ReLU nets are only piecewise smooth (see the README)."""
+    where the renderer and the ReLU nets are only piecewise smooth (see docs/results.rst,
+    "Marginal likelihood")."""
     from gns_pyro.pretrained import load_type_prior
 
     parts = load_type_prior()
@@ -249,3 +250,12 @@ def test_parse_laplace_after_polish_on_a_synthetic_drawing():
     )
     assert again.polish_gain < 0.1 * result.polish_gain  # most of the climb is done
     assert result.smallest_curvature > -1.0
+
+
+def test_guide_param_names_are_fixed_not_drawn_from_a_counter():
+    types = _types()
+    first = ParseGuide(types, initial_tokens(types))
+    second = ParseGuide(types, initial_tokens(types))
+    assert first.param_names == second.param_names
+    assert first.param_names[0] == "ParseGuide.type_locations"
+    assert ParseGuide(types, initial_tokens(types), name="mine").param_names[0].startswith("mine.")

@@ -5,10 +5,12 @@ import pytest
 import torch
 
 import gns_pyro.tasks.classify as classify
+from gns_pyro.cli.common import parse_selection
 from gns_pyro.errors import GNSError
 from gns_pyro.inference.posterior import Posterior
 from gns_pyro.inference.refinement import initial_tokens
 from gns_pyro.parses import Parses
+from gns_pyro.tasks.results import shard_block
 
 
 def test_grouped_logsumexp_matches_torch():
@@ -20,11 +22,11 @@ def test_grouped_logsumexp_matches_torch():
 
 
 def test_selection_and_summary():
-    assert classify.parse_selection("1-3,7") == [1, 2, 3, 7]
-    assert classify.parse_selection("2, 2,1") == [1, 2]
+    assert parse_selection("1-3,7") == [1, 2, 3, 7]
+    assert parse_selection("2, 2,1") == [1, 2]
     for bad in ("abc", "5-1", "1-", "1-2-3", "0", "", "1,,2"):
         with pytest.raises(GNSError, match="--select"):
-            classify.parse_selection(bad)
+            parse_selection(bad)
     results = [
         {"run": "run01", "correct": True},
         {"run": "run01", "correct": False},
@@ -231,10 +233,10 @@ def test_empty_runs_folder_and_empty_shard_are_errors(tmp_path, omniglot_dir, ca
 
 def test_shards_are_contiguous_blocks_that_cover_every_trial_once():
     tasks = [(f"run{r:02d}", f"item{i:02d}") for r in range(1, 11) for i in range(1, 21)]
-    ten = [classify.shard_block(tasks, i, 10) for i in range(1, 11)]
+    ten = [shard_block(tasks, i, 10) for i in range(1, 11)]
     assert all({run for run, _ in block} == {f"run{i:02d}"} for i, block in enumerate(ten, 1))
     for n in (1, 3, 7, 30, 200, 250):
-        blocks = [classify.shard_block(tasks, i, n) for i in range(1, n + 1)]
+        blocks = [shard_block(tasks, i, n) for i in range(1, n + 1)]
         assert sum(blocks, []) == tasks  # every trial once, in order
         sizes = [len(b) for b in blocks]
         assert max(sizes) - min(sizes) <= 1

@@ -48,6 +48,16 @@ def test_workers_end_when_their_parent_is_killed(tmp_path):
     pytest.fail("the worker outlived its killed parent by 20 s")
 
 
+def default_sigint() -> None:
+    """Run in a child before it starts: Ctrl-C (SIGINT) interrupts it, as in a terminal.
+
+    A shell starts a background job (``nohup pytest ... &``) with SIGINT ignored, and its
+    children inherit that; Python then installs no KeyboardInterrupt handler, and a test that
+    sends SIGINT would find the child deaf to it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for_job(pid_file, parent, timeout: float = 60) -> int:
     """The PID a job wrote to ``pid_file`` once it runs (its parent must stay alive)."""
     deadline = time.monotonic() + timeout
@@ -76,7 +86,7 @@ JOBS = textwrap.dedent(
 
     def threads(shard):
         import torch
-        return shard, torch.get_num_threads(), os.environ["OMP_NUM_THREADS"]
+        return str(shard), torch.get_num_threads(), os.environ["OMP_NUM_THREADS"]
 
     def report_and_sleep(pid_file, shard):
         Path(pid_file).write_text(str(os.getpid()))
@@ -132,7 +142,10 @@ def test_ctrl_c_stops_the_parent_and_cancels_its_jobs(job_module, tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(CTRL_C)
     pid_file = tmp_path / "worker.pid"
-    parent = subprocess.Popen([sys.executable, str(script), str(pid_file), str(tmp_path / "j")])
+    parent = subprocess.Popen(
+        [sys.executable, str(script), str(pid_file), str(tmp_path / "j")],
+        preexec_fn=default_sigint,
+    )
     worker = _wait_for_job(pid_file, parent)
     os.kill(parent.pid, signal.SIGINT)
     sent = time.monotonic()

@@ -73,8 +73,8 @@ def test_likelihood_on_two_local_submitit_jobs_then_summarize(omniglot_dir, tmp_
 
 
 def test_parse_shard_names_the_form():
+    from gns_pyro.cli.common import parse_shard
     from gns_pyro.errors import GNSError
-    from gns_pyro.tasks.results import parse_shard
 
     assert parse_shard(None) == (1, 1) and parse_shard("2/4") == (2, 4)
     for bad in ("x", "0/4", "3/2", "1-2", "1/"):

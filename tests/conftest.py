@@ -27,6 +27,25 @@ def omniglot_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def reconstructed_strokes() -> Path:
+    """The reconstructed background strokes of all 30 alphabets: ``$GNS_PYRO_STROKES``, else
+    ``<repo>/../shared/omniglot-reconstructed/strokes_background.zip`` (skipped when missing,
+    failed on CI, as :func:`omniglot_dir`)."""
+    env = os.environ.get("GNS_PYRO_STROKES")
+    path = (
+        Path(env)
+        if env
+        else REPO_ROOT.parent / "shared" / "omniglot-reconstructed" / "strokes_background.zip"
+    )
+    if not path.exists():
+        message = f"reconstructed strokes not found at {path} (set GNS_PYRO_STROKES)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
 # What the shared development copy holds (see shared/omniglot/README.md) ...
 SHARED_COUNTS = {
     "images_background": {"alphabets": 30, "characters": 964, "drawings": 19280},

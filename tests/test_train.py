@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -311,7 +312,8 @@ def test_every_train_setting_has_its_option_with_the_same_default():
         assert hasattr(args, field.name), field.name
         value = getattr(args, field.name)
         default = getattr(TrainSettings(), field.name)
-        assert (tuple(value) if field.name == "exclude" else value) == default, field.name
+        as_tuple = field.name in ("exclude", "strokes")  # lists on the command line
+        assert (tuple(value) if as_tuple else value) == default, field.name
 
 
 def _finished_run(folder, data: str):
@@ -354,3 +356,59 @@ def test_install_weights_refuses_kanji_weights_and_runs_without_a_record(tmp_pat
     with pytest.raises(GNSError, match="no readable training record"):
         install_weights(tmp_path / "missing")
     assert not weights.exists()
+
+
+@pytest.mark.data
+def test_training_with_extra_strokes_keeps_the_official_validation_characters(
+    omniglot_dir, reconstructed_strokes, tmp_path
+):
+    """With the reconstructed strokes, validation holds the characters that the official
+    files alone hold out, plus a share of the others; the nets learn from the added
+    alphabets, a few SVI steps lower the validation NLL, and the record reports both parts."""
+    from pathlib import Path
+
+    import pyro
+
+    from gns_pyro.data import Omniglot
+    from gns_pyro.train import evaluate_nll, load_training_data, start_or_resume
+
+    keep = {"Latin", "Greek", "Futurama"}  # two official alphabets, one only reconstructed
+    exclude = tuple(a for a in Omniglot(omniglot_dir, strokes=[reconstructed_strokes]).alphabets()
+                    if a not in keep)  # fmt: skip
+    official = set(Omniglot(omniglot_dir).alphabets())
+    plain = TrainSettings(
+        exclude=tuple(a for a in exclude if a in official), batch_size=40, lr=3e-3, seed=1
+    )
+    settings = dataclasses.replace(plain, exclude=exclude, strokes=(str(reconstructed_strokes),))
+    official_train, official_val = load_training_data(plain, omniglot_dir)
+    train, val = load_training_data(settings, omniglot_dir)
+    assert val.groups["official_split"] == set(official_val.character_ids)
+    assert val.groups["all_alphabets"].isdisjoint(val.groups["official_split"])
+    assert set(val.character_ids) == val.groups["official_split"] | val.groups["all_alphabets"]
+    assert set(train.character_ids).isdisjoint(val.character_ids)
+    assert set(train.alphabets) == keep
+    assert len(train) + len(val) > len(official_train) + len(official_val) + 200  # Futurama
+
+    state = start_or_resume(settings, torch.device("cpu"), Path("/nonexistent"), resume=False)
+    before = evaluate_nll(state.parts, val.parses)["per_drawing"]
+    state.parts.train()
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:40]
+    batch = train.parses[pick]
+    with pyro.validation_enabled(False):
+        for _ in range(8):
+            state.svi.step(state.parts, batch.trim())
+    after = evaluate_nll(state.parts, val.parses)["per_drawing"]
+    assert after < before - 1.0, (before, after)
+
+    out = tmp_path / "run"
+    argv = ["train", "--data-dir", str(omniglot_dir), "--strokes", str(reconstructed_strokes),
+            "--out", str(out), "--exclude", *exclude, "--epochs", "1", "--max-drawings", "200",
+            "--batch-size", "50", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    record = json.loads((out / "type_prior.json").read_text())
+    parts = record["nll"]["validation_parts"]
+    assert set(parts) <= {"official_split", "all_alphabets"} and parts
+    assert sum(p["drawings"] for p in parts.values()) == record["data"]["validation"]["drawings"]
+    sources = record["data"]["stroke_sources"]
+    assert sources[-1]["extra"] and sources[-1]["overlapping"] > 0
+    assert record["settings"]["strokes"] == [str(reconstructed_strokes)]

@@ -181,3 +181,17 @@ def print_submitted(summary: dict, out_dir) -> bool:
         return False
     print(f"submitted {summary['submitted_jobs']} jobs; merge with --summarize --out {out_dir}")
     return True
+
+
+def add_strokes_argument(parser) -> None:
+    """``--strokes PATH`` (repeatable): extra stroke sources read after the official files."""
+    parser.add_argument(
+        "--strokes",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an extra stroke source, read after the data folder's own stroke files: a zip or "
+        "folder in the official layout named strokes_background... (e.g. the reconstructed "
+        "strokes of all 30 alphabets); where a drawing is in both, the official file wins. "
+        "Repeatable; none by default",
+    )

@@ -13,6 +13,7 @@ import argparse
 import json
 
 from gns_pyro.cli import argtypes
+from gns_pyro.cli.common import add_strokes_argument
 from gns_pyro.data.download import BASE_URL, WHAT, download_omniglot
 from gns_pyro.data.omniglot import COMPONENTS, ENV_VAR, Omniglot, resolve_data_dir
 
@@ -65,6 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "present in the data folder, and the one-shot runs.",
     )
     inf.add_argument("--data-dir", default=None, help=data_dir_help)
+    add_strokes_argument(inf)
     inf.add_argument(
         "--json",
         action="store_true",
@@ -80,6 +82,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     chk.add_argument("--data-dir", default=None, help=data_dir_help)
     chk.add_argument("--split", choices=("background", "evaluation"), default="background")
+    add_strokes_argument(chk)
     chk.add_argument(
         "--n", type=argtypes.positive_int, default=500, help="number of drawings (default 500)"
     )
@@ -121,6 +124,7 @@ def run_check_render(args: argparse.Namespace) -> int:
         seed=args.seed,
         split=args.split,
         settings=SplineSettings(min_stroke_length=args.min_stroke_length),
+        strokes=args.strokes,
     )
     if args.json:
         print(json.dumps(result))
@@ -138,7 +142,8 @@ def run_check_render(args: argparse.Namespace) -> int:
 def run_info(args: argparse.Namespace) -> int:
     """``gns-pyro data info``: count what the data folder holds."""
     root = resolve_data_dir(args.data_dir)
-    with Omniglot(root) as data:  # raises DataNotFoundError (exit 2) with the download hint
+    # raises DataNotFoundError (exit 2) with the download hint
+    with Omniglot(root, strokes=args.strokes) as data:
         counts = data.info()
     if args.json:
         print(json.dumps({**counts, "data_dir": str(root)}))
@@ -149,4 +154,11 @@ def run_info(args: argparse.Namespace) -> int:
         c = counts[component]
         print(f"{component:20s} {c['alphabets']:10d} {c['characters']:11d} {c['drawings']:9d}")
     print(f"{'one-shot runs':20s} {counts['one_shot_runs']:10d}")
+    for split, sources in counts.get("stroke_sources", {}).items():
+        print(f"stroke sources ({split}), in the order read; the first holding a drawing wins:")
+        for c in sources:
+            print(
+                f"  {c['source']}: {c['drawings']} drawings, {c['added']} used, "
+                f"{c['overlapping']} already in an earlier source"
+            )
     return 0

@@ -8,6 +8,7 @@ import dataclasses
 import json
 
 from gns_pyro.cli import argtypes
+from gns_pyro.cli.common import add_strokes_argument
 from gns_pyro.errors import GNSError
 from gns_pyro.train import TrainSettings, train_type_prior
 
@@ -97,6 +98,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=list(defaults.exclude),
         help="alphabets left out of training (default: Tagalog)",
     )
+    add_strokes_argument(p)
     p.add_argument(
         "--max-drawings", type=argtypes.positive_int, default=None, help="use a subset (smoke runs)"
     )
@@ -205,7 +207,11 @@ def run(args: argparse.Namespace) -> int:
     # every TrainSettings field has its option of the same name
     names = {f.name for f in dataclasses.fields(TrainSettings)}
     values = {k: v for k, v in vars(args).items() if k in names}
-    settings = TrainSettings(**{**values, "exclude": tuple(args.exclude)})
+    settings = TrainSettings(
+        **{**values, "exclude": tuple(args.exclude), "strokes": tuple(args.strokes)}
+    )
+    if settings.strokes and settings.data != "omniglot":
+        raise GNSError("--strokes adds Omniglot stroke files; it does not go with --data kanji")
     if args.install and settings.data == "kanji":  # refused before, not after, the training
         raise GNSError(
             "weights trained on KanjiVG (CC BY-SA 3.0) are not installed into the package"
@@ -228,6 +234,10 @@ def run(args: argparse.Namespace) -> int:
         "best_epoch": record["best_epoch"],
         "wall_seconds": round(record["wall_seconds"], 1),
         "val_nll_per_drawing": record["nll"]["validation"]["per_drawing"],
+        **{
+            f"val_nll_per_drawing_{name}": value["per_drawing"]
+            for name, value in record["nll"].get("validation_parts", {}).items()
+        },
         "ablations": {k: v["per_drawing"] for k, v in record["ablations"].items()},
     }
     print(json.dumps(summary))

@@ -55,6 +55,11 @@ class SplineDataset:
     settings: SplineSettings
     #: drawings of the source left out because every stroke was under ``min_stroke_length``
     dropped: int = 0
+    #: where the drawings were read from (:meth:`~gns_pyro.data.omniglot.Omniglot.stroke_sources`)
+    sources: list[dict] | None = None
+    #: named groups of this set's characters (ids as :attr:`character_ids`), e.g. the two
+    #: parts of a validation set; a subset does not keep them
+    groups: dict[str, set] | None = None
 
     def __len__(self) -> int:
         return len(self.parses)
@@ -77,15 +82,27 @@ class SplineDataset:
             [self.stems[i] for i in pick],
             self.settings,
             self.dropped,
+            self.sources,
         )
 
     def split_by_character(
         self, fraction: float, seed: int = 0
     ) -> tuple[SplineDataset, SplineDataset]:
         """Split whole characters: ``fraction`` of them (seeded) go to the second part."""
-        ids = sorted(set(self.character_ids))
+        return self.split_holding(self.held_characters(fraction, seed))
+
+    def held_characters(self, fraction: float, seed: int = 0, besides: Iterable[str] = ()) -> set:
+        """A seeded ``fraction`` of the characters (ids as :attr:`character_ids`), drawn from
+        those not in ``besides``."""
+        ids = sorted(set(self.character_ids) - set(besides))
+        if not ids:
+            return set()
         rng = np.random.default_rng(seed)
-        held = set(rng.choice(ids, size=max(1, round(fraction * len(ids))), replace=False).tolist())
+        return set(rng.choice(ids, size=max(1, round(fraction * len(ids))), replace=False).tolist())
+
+    def split_holding(self, held: Iterable[str]) -> tuple[SplineDataset, SplineDataset]:
+        """The drawings of characters not in ``held``, and those of characters in it."""
+        held = set(held)
         second = [i for i, c in enumerate(self.character_ids) if c in held]
         first = [i for i, c in enumerate(self.character_ids) if c not in held]
         return self.subset(first), self.subset(second)
@@ -104,6 +121,11 @@ def _cache_key(data: Omniglot, split: str, alphabets: list[str], settings: Splin
         "settings": settings.as_dict(),
         "sources": sources,
     }
+    extra = [src.path for s, src in data.extra_strokes if s == split]
+    if extra:  # (absent otherwise, so that caches made before extra sources stay valid)
+        record["extra_sources"] = [
+            [str(path.resolve()), path.stat().st_size, int(path.stat().st_mtime)] for path in extra
+        ]
     return hashlib.sha1(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -120,6 +142,7 @@ def load_spline_dataset(
     cache_dir: str | os.PathLike | None = None,
     use_cache: bool = True,
     progress: bool = False,
+    strokes: Iterable[str | os.PathLike] = (),
 ) -> SplineDataset:
     """Load the stroke drawings of a split as minimal splines (cached on disk).
 
@@ -128,8 +151,10 @@ def load_spline_dataset(
     :param exclude_alphabets: alphabets to leave out (e.g. ``["Tagalog"]``, held out for parsing).
     :param settings: spline conversion settings (part of the cache key).
     :param cache_dir: where processed sets are cached (default :func:`default_cache_dir`).
+    :param strokes: extra stroke sources read after the official files (see
+        :class:`~gns_pyro.data.omniglot.Omniglot`); part of the cache key.
     """
-    with Omniglot(resolve_data_dir(data_dir)) as data:
+    with Omniglot(resolve_data_dir(data_dir), strokes=strokes) as data:
         present = data.alphabets(split, kind="strokes")
         chosen = present if alphabets is None else list(alphabets)
         unknown = sorted(set(chosen) - set(present)) + sorted(set(exclude_alphabets) - set(present))
@@ -145,7 +170,11 @@ def load_spline_dataset(
             try:
                 saved = torch.load(path, weights_only=True, map_location="cpu")
                 return SplineDataset(
-                    Parses(**saved["parses"]), *saved["labels"], settings, saved["dropped"]
+                    Parses(**saved["parses"]),
+                    *saved["labels"],
+                    settings,
+                    saved["dropped"],
+                    data.stroke_sources(split),
                 )
             except _UNREADABLE as err:
                 warnings.warn(f"rebuilding unreadable spline cache {path}: {err}", stacklevel=2)
@@ -174,4 +203,5 @@ def load_spline_dataset(
         fields = {f.name: getattr(parses, f.name) for f in dataclasses.fields(parses)}
         payload = {"parses": fields, "labels": [list(x) for x in labels], "dropped": dropped}
         atomic_write_bytes(path, lambda tmp: torch.save(payload, tmp))
-    return SplineDataset(parses, *[list(x) for x in labels], settings, dropped)
+        sources = data.stroke_sources(split)
+    return SplineDataset(parses, *[list(x) for x in labels], settings, dropped, sources)

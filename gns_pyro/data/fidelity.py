@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -32,16 +33,20 @@ def render_iou(
     threshold: float = 0.5,
     settings: SplineSettings = SplineSettings(),
     batch_size: int = 250,
+    strokes: Iterable[str | os.PathLike] = (),
 ) -> dict:
     """Mean IoU between rendered stroke data and official images over ``n`` seeded drawings.
 
     With ``settings.min_stroke_length`` above 0, drawings left with no stroke are skipped and
     counted in ``dropped``.
 
+    :param strokes: extra stroke sources read after the official files (see
+        :class:`~gns_pyro.data.omniglot.Omniglot`); the drawings are then sampled from all of
+        them, and the result counts them per alphabet.
     :returns: ``{"n", "mean_iou", "median_iou", "min_iou", "per_alphabet": {name: mean},
-        "dropped"}``.
+        "per_alphabet_n": {name: drawings}, "dropped"}``.
     """
-    with Omniglot(data_dir) as data:
+    with Omniglot(data_dir, strokes=strokes) as data:
         keys = data.keys(split, "strokes")
         rng = np.random.default_rng(seed)
         pick = sorted(rng.choice(len(keys), size=min(n, len(keys)), replace=False).tolist())
@@ -70,6 +75,7 @@ def render_iou(
         "median_iou": float(np.median(iou)),
         "min_iou": float(iou.min()),
         "per_alphabet": per_alphabet,
+        "per_alphabet_n": {a: int((names == a).sum()) for a in per_alphabet},
         "dropped": dropped,
     }
 

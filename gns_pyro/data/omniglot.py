@@ -42,6 +42,7 @@ from gns_pyro.data.readers import (
     count_keys,
     count_zip,
     natural_key,
+    open_extra_strokes,
     open_source,
     parse_member,
 )
@@ -101,6 +102,11 @@ class Omniglot:
 
     :param root: the data folder; ``None`` means :func:`resolve_data_dir` (``$GNS_PYRO_DATA`` or
         the per-user cache).
+    :param strokes: extra stroke sources, read after the folder's own stroke files: zips or
+        folders in the official layout named ``strokes_background...`` or
+        ``strokes_evaluation...`` (e.g. the reconstructed background strokes of all 30
+        alphabets). Where a drawing is in both, the official file wins;
+        :meth:`stroke_sources` counts the overlaps.
     :raises DataNotFoundError: the folder does not exist.
 
     Example::
@@ -110,15 +116,24 @@ class Omniglot:
         {'alphabets': 30, 'characters': 964, 'drawings': 19280}
     """
 
-    def __init__(self, root: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        strokes: Iterable[str | os.PathLike] = (),
+    ):
         self.root = resolve_data_dir(root)
         if not self.root.is_dir():
             raise DataNotFoundError(
                 f"Omniglot data folder not found: {self.root}; run `gns-pyro data download "
                 f"--data-dir {self.root}` to fetch it (or set {ENV_VAR} to where the data is)"
             )
+        if isinstance(strokes, (str, os.PathLike)):
+            strokes = [strokes]
+        #: extra stroke sources, ``(split, source)``, after the data folder's own files
+        self.extra_strokes: list[tuple[str, Source]] = [open_extra_strokes(p) for p in strokes]
         self._sources: dict[str, list[Source]] = {}
         self._indexes: dict[str, dict[DrawingKey, tuple[Source, str]]] = {}
+        self._source_counts: dict[str, list[dict]] = {}
         self._runs: dict[str, tuple[Source, str]] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -154,14 +169,33 @@ class Omniglot:
                 src = open_source(self.root, name)
                 if src is not None:
                     sources.append(src)
+            official = len(sources)
+            if kind == "strokes":  # extra sources last: the official files win
+                sources += [src for s, src in self.extra_strokes if s == split]
             index: dict[DrawingKey, tuple[Source, str]] = {}
             ext = EXTENSIONS[kind]
-            for src in sources:
+            counts = []
+            for i, src in enumerate(sources):
+                seen = added = 0
                 for member in src.names():
                     key = parse_member(member, ext)
-                    if key is not None and key not in index:
+                    if key is None:
+                        continue
+                    seen += 1
+                    if key not in index:
                         index[key] = (src, member)
+                        added += 1
+                counts.append(
+                    {
+                        "source": str(src.path),
+                        "extra": i >= official,
+                        "drawings": seen,
+                        "added": added,
+                        "overlapping": seen - added,
+                    }
+                )
             self._sources[component] = sources
+            self._source_counts[component] = counts
             ordered = sorted(index.items(), key=lambda kv: natural_key(kv[0]))
             self._indexes[component] = dict(ordered)
         return self._indexes[component]
@@ -286,7 +320,26 @@ class Omniglot:
             kind, split = component.split("_")
             out[component] = count_keys(self._index(kind, split))
         out["one_shot_runs"] = len(self._run_index())
+        if self.extra_strokes:
+            out["stroke_sources"] = {
+                split: self.stroke_sources(split)
+                for split in SPLITS
+                if any(s == split for s, _ in self.extra_strokes)
+            }
         return out
+
+    def stroke_sources(self, split: str = "background") -> list[dict]:
+        """Where a split's stroke drawings come from, in the order they are read: for each
+        zip or folder ``{"source", "extra", "drawings", "added", "overlapping"}``.
+
+        A drawing (alphabet, character, stem) is taken from the first source that holds it:
+        the data folder's official files, then the extra sources given to the constructor.
+        ``overlapping`` counts the drawings a source holds that an earlier one already gave
+        (for an extra source: drawings the official files hold too, whose official version is
+        used).
+        """
+        self._index("strokes", split)
+        return [dict(c) for c in self._source_counts[f"strokes_{split}"]]
 
     # -- one-shot runs --------------------------------------------------------------------
 

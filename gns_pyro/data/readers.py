@@ -137,6 +137,34 @@ def open_source(root: Path, name: str) -> Source | None:
     return None
 
 
+def open_extra_strokes(path: str | os.PathLike) -> tuple[str, Source]:
+    """An extra stroke source named by the user: a zip or folder in the official layout whose
+    name says its split (``strokes_background[...].zip`` or ``strokes_evaluation[...]``), such
+    as a reconstruction of the stroke files that the official small downloads lack.
+
+    :returns: ``(split, source)``.
+    :raises DataNotFoundError: nothing at ``path``.
+    :raises DataError: a name that says no split, or a file that is not a zip.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataNotFoundError(f"stroke source not found: {path}")
+    name = path.name[: -len(".zip")] if path.name.endswith(".zip") else path.name
+    split = next(
+        (s for s in ("background", "evaluation") if name.startswith(f"strokes_{s}")), None
+    )
+    if split is None:
+        raise DataError(
+            f"{path}: an extra stroke source is a zip or folder named strokes_background... or "
+            "strokes_evaluation... (its name says which split it adds to)"
+        )
+    if path.is_dir():
+        return split, FolderSource(path)
+    if not path.is_file() or not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a zip file or a folder of stroke files")
+    return split, ZipSource(path)
+
+
 #: A drawing's labels in a listing: (alphabet, character, stem).
 DrawingKey = tuple[str, str, str]
 

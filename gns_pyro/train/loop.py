@@ -16,6 +16,7 @@ from pyro import poutine
 
 from gns_pyro.data.dataset import SplineDataset, load_spline_dataset
 from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE
+from gns_pyro.data.omniglot import Omniglot, resolve_data_dir
 from gns_pyro.data.preprocess import SplineSettings
 from gns_pyro.errors import GNSError
 from gns_pyro.fileio import atomic_write_bytes
@@ -170,7 +171,11 @@ def load_training_data(
                 f"{settings.image_size} is for other data (--data kanji)"
             )
         data = load_spline_dataset(
-            data_dir, exclude_alphabets=settings.exclude, settings=splines, progress=progress
+            data_dir,
+            exclude_alphabets=settings.exclude,
+            settings=splines,
+            progress=progress,
+            strokes=settings.strokes,
         )
         if settings.max_drawings:
             generator = torch.Generator().manual_seed(settings.seed)
@@ -178,10 +183,35 @@ def load_training_data(
             data = data.subset(keep[: settings.max_drawings].sort().values)
     else:
         raise GNSError(f"unknown training data {settings.data!r}: omniglot or kanji")
-    train, val = data.split_by_character(settings.val_fraction, seed=settings.seed)
+    if settings.data == "omniglot" and settings.strokes:
+        held = validation_characters(data, settings, data_dir)
+        train, val = data.split_holding(held["official_split"] | held["all_alphabets"])
+        val = dataclasses.replace(val, groups=held)
+    else:
+        train, val = data.split_by_character(settings.val_fraction, seed=settings.seed)
     if len(train) == 0 or len(val) == 0:
         raise GNSError("too few drawings for a training/validation split")
     return train, val
+
+
+def validation_characters(data: SplineDataset, settings: TrainSettings, data_dir=None) -> dict:
+    """The validation characters of a run with extra stroke sources, in two named parts:
+    ``"official_split"``, those that the data folder's official stroke files alone would hold
+    out (the validation set of every run without extra sources, so that NLLs stay
+    comparable), and ``"all_alphabets"``, ``val_fraction`` of the other characters of
+    ``data``, drawn from every alphabet.
+    """
+    splines = SplineSettings(min_stroke_length=settings.min_stroke_length)
+    with Omniglot(resolve_data_dir(data_dir)) as plain:
+        present = set(plain.alphabets("background", kind="strokes"))
+    exclude = [a for a in settings.exclude if a in present]  # others only come with extras
+    official = load_spline_dataset(data_dir, exclude_alphabets=exclude, settings=splines)
+    legacy = official.held_characters(settings.val_fraction, seed=settings.seed)
+    legacy &= set(data.character_ids)  # (a smoke test's subset may lack some)
+    return {
+        "official_split": legacy,
+        "all_alphabets": data.held_characters(settings.val_fraction, settings.seed, legacy),
+    }
 
 
 def start_or_resume(

@@ -46,6 +46,7 @@ def _data_record(train: SplineDataset, val: SplineDataset, settings: TrainSettin
         "excluded_alphabets": list(settings.exclude) if settings.data == "omniglot" else [],
         "spline_settings": train.settings.as_dict(),
         "drawings_dropped": train.dropped,  # every stroke under min_stroke_length
+        "stroke_sources": train.sources,  # where drawings came from; official files first
         "train": {
             "drawings": len(train),
             "characters": len(set(train.character_ids)),
@@ -58,6 +59,23 @@ def _data_record(train: SplineDataset, val: SplineDataset, settings: TrainSettin
             "strokes": int(val.parses.num_strokes.sum()),
         },
     }
+
+
+def _validation_parts_nll(parts, val: SplineDataset) -> dict:
+    """``{"validation_parts": {name: NLL}}`` for a validation set in named parts, else {}."""
+    if not val.groups:
+        return {}
+    ids = val.character_ids
+    out = {}
+    for name, characters in val.groups.items():
+        index = [i for i, c in enumerate(ids) if c in characters]
+        if index:
+            out[name] = {
+                "characters": len(characters),
+                "drawings": len(index),
+                **evaluate_nll(parts, val.parses[torch.tensor(index)]),
+            }
+    return {"validation_parts": out}
 
 
 def training_record(
@@ -89,6 +107,7 @@ def training_record(
         "nll": {
             "train": evaluate_nll(parts, train.parses),
             "validation": evaluate_nll(parts, val.parses),
+            **_validation_parts_nll(parts, val),
         },
         "ablations": {
             "untrained_nets": evaluate_nll(untrained, val.parses),

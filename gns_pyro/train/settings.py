@@ -36,6 +36,7 @@ SETTINGS_BEFORE_THEY_EXISTED = {
     "frame_penalty": 0.0,
     "frame_samples": 32,
     "init_weights": None,
+    "strokes": (),
 }
 
 
@@ -83,6 +84,12 @@ class TrainSettings:
     :param init_weights: a weights file to start from instead of a random initialization (a
         fine-tuning run); its architecture must be the one these settings build (dropout
         rates may differ).
+    :param strokes: extra Omniglot stroke sources read after the data folder's official files
+        (zips or folders named ``strokes_background...``, such as the reconstructed strokes of
+        all 30 alphabets; the official file wins where both hold a drawing). The validation
+        characters are then the ones the official files alone would hold out (so validation
+        NLLs stay comparable with runs on them) plus ``val_fraction`` of the other characters,
+        drawn from every alphabet; the record reports the NLL of each part.
     """
 
     epochs: int = 60
@@ -110,6 +117,7 @@ class TrainSettings:
     frame_penalty: float = 0.0
     frame_samples: int = 32
     init_weights: str | None = None
+    strokes: tuple[str, ...] = ()
 
 
 def new_parts(settings: TrainSettings) -> CharacterParts:

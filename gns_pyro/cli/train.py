@@ -10,6 +10,7 @@ import json
 from gns_pyro.cli import argtypes
 from gns_pyro.cli.common import add_strokes_argument
 from gns_pyro.errors import GNSError
+from gns_pyro.nets.layers import ACTIVATIONS
 from gns_pyro.train import TrainSettings, train_type_prior
 
 
@@ -99,6 +100,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="alphabets left out of training (default: Tagalog)",
     )
     add_strokes_argument(p)
+    p.add_argument(
+        "--activation",
+        choices=ACTIVATIONS,
+        default=defaults.activation,
+        help="the nets' nonlinearity: relu (with max-pooling; piecewise smooth) or a smooth one "
+        "(with average pooling), which Laplace's method needs",
+    )
     p.add_argument(
         "--max-drawings", type=argtypes.positive_int, default=None, help="use a subset (smoke runs)"
     )

@@ -14,6 +14,7 @@ from gns_pyro.nets.canvas import (
     with_coordinates,
 )
 from gns_pyro.nets.gmm import PARAMS_PER_COMPONENT, BivariateGMM, gmm_from_raw
+from gns_pyro.nets.layers import IMPLICIT_ACTIVATION, activation_entry, pooling_layer
 
 
 class LocationNet(nn.Module):
@@ -22,7 +23,8 @@ class LocationNet(nn.Module):
     Four blocks of [conv 3x3 -> batch norm -> tanh -> max-pool -> dropout] with 16/32/64/128
     channels take the 28x28 canvas (plus coordinate channels) to a 128-d feature; the previous
     end point (normalized, with a flag that is 0 for the first stroke) adds 16 features; a
-    144 -> 128 -> 6K head gives the mixture. Means are in pixels.
+    144 -> 128 -> 6K head gives the mixture. Means are in pixels. With a smooth ``activation``
+    (:mod:`gns_pyro.nets.layers`) the blocks pool by averaging (tanh is smooth already).
 
     Example::
 
@@ -38,12 +40,14 @@ class LocationNet(nn.Module):
         channels=(16, 32, 64, 128),
         dropout: float = 0.25,
         image_size: int = IMPLICIT_IMAGE_SIZE,
+        activation: str = IMPLICIT_ACTIVATION,
     ):
         super().__init__()
         self.config = {
             "num_components": num_components,
             "channels": list(channels),
             "dropout": dropout,
+            **activation_entry(activation),
         }
         self.config.update(image_size_entry(image_size))
         self.image_size = image_size
@@ -54,7 +58,7 @@ class LocationNet(nn.Module):
                 nn.Conv2d(c_in, c, 3, padding=1),
                 nn.BatchNorm2d(c),
                 nn.Tanh(),
-                nn.MaxPool2d(2),
+                pooling_layer(activation),
                 nn.Dropout(dropout),
             ]
             c_in = c

@@ -39,6 +39,12 @@ from gns_pyro.nets.canvas import (
     with_coordinates,
 )
 from gns_pyro.nets.gmm import PARAMS_PER_COMPONENT, BivariateGMM, gmm_from_raw
+from gns_pyro.nets.layers import (
+    IMPLICIT_ACTIVATION,
+    activation_entry,
+    activation_layer,
+    pooling_layer,
+)
 
 #: Default sizes of the LSTM and of its attention layer: the reference's (and the shipped
 #: weights'). At equal epochs they beat 128 and 32 by about a nat of validation NLL per drawing
@@ -72,6 +78,8 @@ class StrokeNet(nn.Module):
     :param num_layers: LSTM layers.
     :param dropout: dropout on the top LSTM output before the mixture head (training only).
     :param image_size: side of the frame that points are normalized to.
+    :param activation: the canvas encoder's nonlinearity (:mod:`gns_pyro.nets.layers`):
+        ``"relu"`` with max-pooling, or a smooth one with average pooling.
     """
 
     def __init__(
@@ -83,6 +91,7 @@ class StrokeNet(nn.Module):
         num_layers: int = 2,
         image_size: int = IMPLICIT_IMAGE_SIZE,
         dropout: float = 0.0,
+        activation: str = IMPLICIT_ACTIVATION,
     ):
         super().__init__()
         self.config = {
@@ -92,16 +101,17 @@ class StrokeNet(nn.Module):
             "annotation_size": annotation_size,
             "num_layers": num_layers,
             "dropout": dropout,
+            **activation_entry(activation),
         }
         self.config.update(image_size_entry(image_size))
         self.image_size = image_size
         self.num_components = num_components
         self.encoder = nn.Sequential(
             nn.Conv2d(3, 32, 3, padding=1),
-            nn.ReLU(),
+            activation_layer(activation),
             nn.Conv2d(32, annotation_size, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
+            activation_layer(activation),
+            pooling_layer(activation),
         )
         self.att_key = nn.Linear(annotation_size, attention_size)
         self.att_query = nn.Linear(hidden_size, attention_size)

@@ -13,7 +13,10 @@ from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE
 from gns_pyro.errors import GNSError
 from gns_pyro.models.character import CharacterParts
 from gns_pyro.nets.canvas import IMPLICIT_IMAGE_SIZE
+from gns_pyro.nets.layers import IMPLICIT_ACTIVATION
+from gns_pyro.nets.location import LocationNet
 from gns_pyro.nets.stroke import ATTENTION_SIZE, HIDDEN_SIZE, StrokeNet
+from gns_pyro.nets.termination import TerminationNet
 
 #: Strokes shorter than this (pen path, pixels) are dropped from the training drawings: 5.7% of
 #: the strokes are under 1 px (pen dots) and 7.4% under 5 px. The paper drops strokes under a
@@ -37,6 +40,7 @@ SETTINGS_BEFORE_THEY_EXISTED = {
     "frame_samples": 32,
     "init_weights": None,
     "strokes": (),
+    "activation": IMPLICIT_ACTIVATION,
 }
 
 
@@ -90,6 +94,9 @@ class TrainSettings:
         characters are then the ones the official files alone would hold out (so validation
         NLLs stay comparable with runs on them) plus ``val_fraction`` of the other characters,
         drawn from every alphabet; the record reports the NLL of each part.
+    :param activation: the nets' nonlinearity (:mod:`gns_pyro.nets.layers`): ``"relu"`` (with
+        max-pooling; the log-probabilities are then only piecewise smooth) or a smooth one,
+        ``"silu"``, ``"gelu"`` or ``"softplus"`` (with average pooling).
     """
 
     epochs: int = 60
@@ -118,17 +125,21 @@ class TrainSettings:
     frame_samples: int = 32
     init_weights: str | None = None
     strokes: tuple[str, ...] = ()
+    activation: str = IMPLICIT_ACTIVATION
 
 
 def new_parts(settings: TrainSettings) -> CharacterParts:
     """Untrained nets of the architecture ``settings`` asks for."""
     return CharacterParts(
+        location_net=LocationNet(image_size=settings.image_size, activation=settings.activation),
         stroke_net=StrokeNet(
             hidden_size=settings.hidden_size,
             attention_size=settings.attention_size,
             dropout=settings.stroke_dropout,
             image_size=settings.image_size,
+            activation=settings.activation,
         ),
+        termination_net=TerminationNet(activation=settings.activation),
         image_size=settings.image_size,
     )
 

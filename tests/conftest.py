@@ -17,10 +17,15 @@ def omniglot_dir() -> Path:
     Missing data skips the test locally but fails it on CI (``$CI`` set), where a silently
     skipped data test would hide a broken setup.
     """
-    env = os.environ.get("GNS_PYRO_DATA")
-    path = Path(env) if env else REPO_ROOT.parent / "shared" / "omniglot"
-    if not path.is_dir():
-        message = f"Omniglot data not found at {path} (set GNS_PYRO_DATA to the data folder)"
+    return _shared("GNS_PYRO_DATA", "omniglot", "Omniglot data", "the data folder")
+
+
+def _shared(variable: str, default: str, what: str, hint: str) -> Path:
+    """``$variable``, else ``<repo>/../shared/<default>``; skipped when missing, failed on CI."""
+    env = os.environ.get(variable)
+    path = Path(env) if env else REPO_ROOT.parent / "shared" / default
+    if not path.exists():
+        message = f"{what} not found at {path} (set {variable} to {hint})"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -32,18 +37,12 @@ def reconstructed_strokes() -> Path:
     """The reconstructed background strokes of all 30 alphabets: ``$GNS_PYRO_STROKES``, else
     ``<repo>/../shared/omniglot-reconstructed/strokes_background.zip`` (skipped when missing,
     failed on CI, as :func:`omniglot_dir`)."""
-    env = os.environ.get("GNS_PYRO_STROKES")
-    path = (
-        Path(env)
-        if env
-        else REPO_ROOT.parent / "shared" / "omniglot-reconstructed" / "strokes_background.zip"
+    return _shared(
+        "GNS_PYRO_STROKES",
+        "omniglot-reconstructed/strokes_background.zip",
+        "reconstructed strokes",
+        "their zip",
     )
-    if not path.exists():
-        message = f"reconstructed strokes not found at {path} (set GNS_PYRO_STROKES)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 # What the shared development copy holds (see shared/omniglot/README.md) ...

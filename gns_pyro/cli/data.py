@@ -134,8 +134,10 @@ def run_check_render(args: argparse.Namespace) -> int:
         f"median {result['median_iou']:.4f}, min {result['min_iou']:.4f}"
         + (f" ({result['dropped']} left with no stroke, skipped)" if result["dropped"] else "")
     )
+    width = max(map(len, result["per_alphabet"]), default=0)
     for alphabet, value in result["per_alphabet"].items():
-        print(f"  {alphabet:30s} {value:.4f}")
+        n = result["per_alphabet_n"][alphabet]
+        print(f"  {alphabet:{width}s} {value:.4f} ({n} drawings)")
     return 0
 
 

@@ -2,7 +2,9 @@
 
 Renders ``--batch`` random five-stroke parses forward and backward (gradients w.r.t. control
 points, blur and noise), then does the same work one parse and one stroke at a time with a full
-2-D Gaussian kernel, as the reference renderer does. Prints a JSON object on its last line.
+2-D Gaussian kernel, as the reference renderer does; and the batched pass once more with the
+smooth renderer (``RenderSettings(smooth=True)``, what Laplace's method uses), in float32 and in
+float64 (Laplace works in float64). Prints a JSON object on its last line.
 
     python benchmarks/render.py [--batch 100] [--strokes 5] [--repeats 3]
 """
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 
 from gns_pyro.parses import Parses
 from gns_pyro.renderer import (
+    RenderSettings,
     add_pixel_noise,
     broaden,
     deposit,
@@ -64,11 +67,15 @@ def item_by_item(parses: Parses, blur: torch.Tensor, noise: torch.Tensor) -> Non
         img.sum().backward()
 
 
-def batched(parses: Parses, blur: torch.Tensor, noise: torch.Tensor) -> None:
+def batched(
+    parses: Parses, blur: torch.Tensor, noise: torch.Tensor, settings=RenderSettings()
+) -> None:
     cpts = parses.control_points.clone().requires_grad_(True)
     sigma = blur.clone().requires_grad_(True)
     eps = noise.clone().requires_grad_(True)
-    render_control_points(cpts, parses.num_control, parses.stroke_mask, sigma, eps).sum().backward()
+    render_control_points(
+        cpts, parses.num_control, parses.stroke_mask, sigma, eps, settings
+    ).sum().backward()
 
 
 def timeit(fn, repeats: int) -> float:
@@ -88,6 +95,11 @@ def main(args: argparse.Namespace) -> dict:
     noise = 1e-3 + 0.1 * torch.rand(args.batch, generator=g)
     t_batched = timeit(lambda: batched(parses, blur, noise), args.repeats)
     t_loop = timeit(lambda: item_by_item(parses, blur, noise), args.repeats)
+    smooth = RenderSettings(smooth=True)
+    t_smooth = timeit(lambda: batched(parses, blur, noise, smooth), args.repeats)
+    p64, b64, n64 = parses.to(dtype=torch.float64), blur.double(), noise.double()
+    t_reference64 = timeit(lambda: batched(p64, b64, n64), args.repeats)
+    t_smooth64 = timeit(lambda: batched(p64, b64, n64, smooth), args.repeats)
     result = {
         "batch": args.batch,
         "strokes": args.strokes,
@@ -96,6 +108,11 @@ def main(args: argparse.Namespace) -> dict:
         "batched_seconds": round(t_batched, 4),
         "item_by_item_seconds": round(t_loop, 4),
         "speedup": round(t_loop / t_batched, 1),
+        "smooth_seconds": round(t_smooth, 4),
+        "smooth_over_reference": round(t_smooth / t_batched, 2),
+        "float64_reference_seconds": round(t_reference64, 4),
+        "float64_smooth_seconds": round(t_smooth64, 4),
+        "float64_smooth_over_reference": round(t_smooth64 / t_reference64, 2),
     }
     print(json.dumps(result))
     return result

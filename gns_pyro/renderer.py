@@ -10,6 +10,18 @@ The pipeline follows the symbolic renderer of BPL (Lake et al., Science 2015) as
 4. Gaussian blur with the per-image ``sigma``, twice, clamp to ``[0, 1]``;
 5. pixel noise ``p <- (1 - eps) p + eps (1 - p)``.
 
+Steps 2-4 are only piecewise smooth in the control points (bilinear weights, ``min`` and
+``clamp``), which is all gradient refinement needs but not what Laplace's method needs: its
+Hessians see the kinks. ``RenderSettings(smooth=True)`` selects a smooth renderer with the
+same look (:func:`deposit_ink`, :func:`finish_ink`): each point's ink is a Gaussian evaluated
+on the pixel grid, with the variance that bilinear splitting and the two broadening passes
+give together, the ``clamp`` becomes the saturating map :func:`soft_clamp`, the ``min``/``max``
+of the ink per point a smooth norm, and every stroke is evaluated at the same number of points
+(``smooth_points``: a count read off the arc length would make the image jump). Images and
+the canvases the nets read are then C-infinity functions of the control points, blur and
+noise. On 500 seeded drawings the smooth images match the official ones with a mean IoU of
+0.832, against 0.841 for the reference renderer (``gns-pyro data check-render [--smooth]``).
+
 Everything is batched: all strokes of all parses are evaluated together, ink from every stroke
 lands in its image through one ``index_add``, and the blur is separable and per image, applied
 as two batched matrix products ``G X G^T`` (so each image can have its own differentiable
@@ -28,6 +40,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as F
@@ -56,12 +69,31 @@ class RenderSettings:
     broaden_passes: int = 2
     blur_passes: int = 2
     arc_length_points: int = 64  # dense evaluation used to measure arc length
+    smooth: bool = False  # the smooth image model (module docstring), for Laplace's method
+    soft_clamp_power: float = 4.0  # sharpness of soft_clamp in the smooth model
+    smooth_points: int = 100  # points per stroke in the smooth model (fixed: no jumps)
 
 
 DEFAULT_SETTINGS = RenderSettings()
 
 
 # --------------------------------------------------------------------------------------- splines
+def _points_per_stroke(control_points, num_control, distinct, settings) -> torch.Tensor:
+    """(N,) points per stroke: one per ``point_spacing`` of arc length, within the limits."""
+    N, dtype, device = control_points.shape[0], control_points.dtype, control_points.device
+    with torch.no_grad():
+        arc = torch.empty(N, dtype=dtype, device=device)
+        for n in distinct:
+            idx = (num_control == n).nonzero().squeeze(-1)
+            dense = basis_on_grid(n, settings.arc_length_points).to(dtype=dtype, device=device)
+            pts = dense @ control_points[idx, :n]
+            arc[idx] = (pts[:, 1:] - pts[:, :-1]).norm(dim=-1).sum(-1)
+        n_eval = (
+            (arc / settings.point_spacing).ceil().clamp(settings.min_points, settings.max_points)
+        )
+        return n_eval.nan_to_num(settings.min_points).long()
+
+
 def sample_strokes(
     control_points: torch.Tensor,
     num_control: torch.Tensor,
@@ -78,18 +110,13 @@ def sample_strokes(
     counts = num_control.tolist()
     distinct = sorted(set(counts))
     # The number of points per stroke is a discrete choice made from the arc length; it carries
-    # no gradient (as in the reference), the point positions do.
-    with torch.no_grad():
-        arc = torch.empty(N, dtype=dtype, device=device)
-        for n in distinct:
-            idx = (num_control == n).nonzero().squeeze(-1)
-            dense = basis_on_grid(n, settings.arc_length_points).to(dtype=dtype, device=device)
-            pts = dense @ control_points[idx, :n]
-            arc[idx] = (pts[:, 1:] - pts[:, :-1]).norm(dim=-1).sum(-1)
-        n_eval = (
-            (arc / settings.point_spacing).ceil().clamp(settings.min_points, settings.max_points)
-        )
-        n_eval = n_eval.nan_to_num(settings.min_points).long()
+    # no gradient (as in the reference), the point positions do. The smooth model fixes it: a
+    # count that changes with the control points makes the image jump, and a maximum of a
+    # function with jumps can sit on one, where the gradient never vanishes.
+    if settings.smooth:
+        n_eval = torch.full((N,), settings.smooth_points, dtype=torch.long, device=device)
+    else:
+        n_eval = _points_per_stroke(control_points, num_control, distinct, settings)
     E = int(n_eval.max())
     k = torch.arange(E, device=device, dtype=dtype)
     u = (k / (n_eval.unsqueeze(-1) - 1).to(dtype)).clamp(max=1.0)  # (N, E)
@@ -101,11 +128,18 @@ def sample_strokes(
     points = basis @ control_points  # (N, E, 2)
 
     diff = points[:, 1:] - points[:, :-1]
+    floor = settings.min_stroke_ink / n_eval.unsqueeze(-1).to(dtype)
+    if settings.smooth:
+        # sqrt(step^2 + floor^2): ~ the step length (a 10 px stroke's 0.1 px against the
+        # floor's 0.02), the floor for a dot, and smooth; no cap (the reference caps steps at
+        # 2 px, which 100 points reach only on strokes longer than 200 px)
+        squared = torch.cat([diff[:, :1], diff], dim=1).pow(2).sum(-1)
+        return points, (squared + floor.pow(2)).sqrt() * point_mask
     # A safe norm: coincident points (a dot) must not give NaN gradients.
     step = (diff.pow(2).sum(-1) + 1e-12).sqrt()
     step = torch.cat([step[:, :1], step], dim=1)  # the first point inks like the second
     ink = step.clamp(max=settings.max_step_ink)
-    ink = torch.maximum(ink, settings.min_stroke_ink / n_eval.unsqueeze(-1).to(dtype))
+    ink = torch.maximum(ink, floor)
     ink = ink * point_mask
     return points, ink
 
@@ -140,6 +174,70 @@ def deposit(
     flat = torch.zeros(num_images * size * size, dtype=ink.dtype, device=ink.device)
     flat.index_add_(0, torch.cat(indices, -1).reshape(-1), torch.cat(weights, -1).reshape(-1))
     return flat.view(num_images, size, size)
+
+
+def gaussian_deposit(
+    points: torch.Tensor,
+    ink: torch.Tensor,
+    image_index: torch.Tensor,
+    num_images: int,
+    sigma: float,
+    size: int = DEFAULT_SETTINGS.size,
+) -> torch.Tensor:
+    """Like :func:`deposit`, but each point's ink is spread as a normalized Gaussian of width
+    ``sigma`` evaluated at the pixel centres: smooth in the points.
+
+    Separable: per stroke, ``G_y^T diag(ink) G_x`` with ``G_x`` (E, size) the points' 1-D
+    Gaussians over the columns; the strokes' maps are then summed into their images.
+    """
+    grid = torch.arange(size, dtype=points.dtype, device=points.device)
+    scale = 1.0 / (math.sqrt(2 * math.pi) * sigma)
+
+    def profile(coordinate: torch.Tensor) -> torch.Tensor:  # (N, E) -> (N, E, size)
+        exponent = -0.5 * ((grid - coordinate.unsqueeze(-1)) / sigma).pow(2)
+        # as in gaussian_blur_matrix: weights below exp(-25) are zero, not denormal numbers
+        # (which make CPU arithmetic ~10x slower); a step of 1e-11 in a pixel's ink
+        return scale * torch.where(exponent > -25.0, torch.exp(exponent), 0.0)
+
+    gx, gy = profile(points[..., 0]), profile(points[..., 1])
+    per_stroke = (gy * ink.unsqueeze(-1)).transpose(1, 2) @ gx  # (N, size rows, size cols)
+    out = per_stroke.new_zeros(num_images, size, size)
+    return out.index_add(0, image_index, per_stroke)
+
+
+def soft_clamp(x: torch.Tensor, power: float = DEFAULT_SETTINGS.soft_clamp_power) -> torch.Tensor:
+    """``x / (1 + x^k)^(1/k)`` for ink ``x >= 0``: ~x for small ink, -> 1 for large, smooth
+    (where ``clamp(x, 0, 1)`` has a kink at 1 and no gradient above it)."""
+    return x / (1 + x.pow(power)).pow(1.0 / power)
+
+
+def deposit_ink(
+    points: torch.Tensor,
+    ink: torch.Tensor,
+    image_index: torch.Tensor,
+    num_images: int,
+    settings: RenderSettings = DEFAULT_SETTINGS,
+) -> torch.Tensor:
+    """The points' ink in their images, before :func:`finish_ink`: the reference renderer's
+    bilinear :func:`deposit`, or with ``settings.smooth`` the broadened ink as Gaussians
+    (:func:`gaussian_deposit`). Linear in ``ink``, so prefixes of strokes add up.
+
+    The smooth model's Gaussian has the variance per axis of bilinear splitting (1/6 on
+    average over a pixel) plus the broadening passes (``2a/3`` each, :func:`broaden`), and its
+    mass the passes' gain ``b^passes``: the same ink, spread the same way.
+    """
+    if not settings.smooth:
+        return deposit(points, ink, image_index, num_images, settings.size)
+    a, b, passes = settings.broaden_a, settings.broaden_b, settings.broaden_passes
+    variance = 1.0 / 6.0 + passes * (a * 2.0 / 3.0)
+    sigma = math.sqrt(variance)
+    return b**passes * gaussian_deposit(points, ink, image_index, num_images, sigma, settings.size)
+
+
+def finish_ink(ink: torch.Tensor, settings: RenderSettings = DEFAULT_SETTINGS) -> torch.Tensor:
+    """Deposited ink -> ink in [0, 1]: :func:`broaden` (which clamps), or with
+    ``settings.smooth`` the saturating :func:`soft_clamp` (the broadening is in the deposit)."""
+    return soft_clamp(ink, settings.soft_clamp_power) if settings.smooth else broaden(ink, settings)
 
 
 # --------------------------------------------------------------------------------- image filters
@@ -179,14 +277,20 @@ def gaussian_blur_matrix(sigma: torch.Tensor, size: int = DEFAULT_SETTINGS.size)
     return kernel[:, distance]
 
 
-def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor, passes: int = 2) -> torch.Tensor:
-    """Separable Gaussian blur of (B, H, H) images with per-image ``sigma`` (B,), then clamp."""
+def gaussian_blur(
+    images: torch.Tensor, sigma: torch.Tensor, passes: int = 2, smooth: bool = False
+) -> torch.Tensor:
+    """Separable Gaussian blur of (B, H, H) images with per-image ``sigma`` (B,), then clamp
+    (not with ``smooth``, for ink below 1)."""
     G = gaussian_blur_matrix(sigma, images.shape[-1])
     # passes of G X G^T compose: G^n X (G^n)^T, with G^n formed once (fewer image products)
     Gn = G
     for _ in range(passes - 1):
         Gn = Gn @ G
-    return (Gn @ images @ Gn.transpose(-1, -2)).clamp(0.0, 1.0)
+    blurred = Gn @ images @ Gn.transpose(-1, -2)
+    # the kernel's mass is at most 1, so ink in [0, 1] stays there (up to rounding): the clamp
+    # is exact, and where ink is smooth and below 1 (soft_clamp) it never binds
+    return blurred if smooth else blurred.clamp(0.0, 1.0)
 
 
 def add_pixel_noise(probs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -217,7 +321,8 @@ def stroke_ink(
     settings: RenderSettings = DEFAULT_SETTINGS,
     per_stroke: bool = False,
 ) -> torch.Tensor:
-    """Raw deposited ink before broadening: (B, H, W), or (B, S, H, W) with ``per_stroke``."""
+    """Deposited ink before :func:`finish_ink` (:func:`deposit_ink`): (B, H, W), or
+    (B, S, H, W) with ``per_stroke``."""
     _check_strokes(control_points, num_control, stroke_mask)
     B, S = stroke_mask.shape
     owner = stroke_mask.nonzero()  # (N, 2) rows (b, s)
@@ -226,7 +331,7 @@ def stroke_ink(
         index, count = owner[:, 0] * S + owner[:, 1], B * S
     else:
         index, count = owner[:, 0], B
-    out = deposit(points, ink, index, count, settings.size)
+    out = deposit_ink(points, ink, index, count, settings)
     return out.view(B, S, settings.size, settings.size) if per_stroke else out
 
 
@@ -258,8 +363,8 @@ def render_control_points(
         raise ValueError("blur sigma must be positive")
     if not ((noise >= 0) & (noise <= 1)).all():
         raise ValueError("pixel noise epsilon must lie in [0, 1]")
-    ink = broaden(stroke_ink(control_points, num_control, stroke_mask, settings), settings)
-    probs = gaussian_blur(ink, blur, settings.blur_passes)
+    ink = finish_ink(stroke_ink(control_points, num_control, stroke_mask, settings), settings)
+    probs = gaussian_blur(ink, blur, settings.blur_passes, settings.smooth)
     return add_pixel_noise(probs, noise)
 
 
@@ -304,7 +409,7 @@ def render_canvases(parses: Parses, settings: RenderSettings = DEFAULT_SETTINGS)
     else:
         prefix = torch.zeros(B, S, size, size, dtype=dtype, device=device)
     blank = torch.zeros(B, 1, size, size, dtype=dtype, device=device)
-    return broaden(torch.cat([blank, prefix], dim=1), settings)
+    return finish_ink(torch.cat([blank, prefix], dim=1), settings)
 
 
 def stroke_canvases(
@@ -321,7 +426,7 @@ def stroke_canvases(
         parses.control_points[parses.stroke_mask], parses.num_control[parses.stroke_mask], settings
     )
     N, size = b.numel(), settings.size
-    per_stroke = deposit(points, ink, torch.arange(N, device=b.device), N, size)
+    per_stroke = deposit_ink(points, ink, torch.arange(N, device=b.device), N, settings)
     running = per_stroke.new_zeros(parses.batch_size, size, size)
     before, after, order = [], [], []
     for i in range(int(s.max()) + 1 if N else 0):
@@ -332,7 +437,7 @@ def stroke_canvases(
         after.append(running[owners])
         order.append(at)
     inverse = torch.cat(order).argsort()
-    return broaden(torch.cat(before)[inverse], settings), broaden(
+    return finish_ink(torch.cat(before)[inverse], settings), finish_ink(
         torch.cat(after)[inverse], settings
     )
 

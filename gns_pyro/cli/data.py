@@ -93,6 +93,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=0.0,
         help="drop strokes with a shorter pen path (pixels), as training does (default 0)",
     )
+    chk.add_argument(
+        "--smooth",
+        action="store_true",
+        help="render with the smooth image model (Gaussian ink, soft saturation) that "
+        "likelihood uses for Laplace's method",
+    )
     chk.add_argument("--json", action="store_true", help="print one JSON object")
     chk.set_defaults(func=run_check_render)
     return parser
@@ -117,6 +123,7 @@ def run_check_render(args: argparse.Namespace) -> int:
     """
     from gns_pyro.data.fidelity import render_iou
     from gns_pyro.data.preprocess import SplineSettings
+    from gns_pyro.renderer import RenderSettings
 
     result = render_iou(
         resolve_data_dir(args.data_dir),
@@ -125,6 +132,7 @@ def run_check_render(args: argparse.Namespace) -> int:
         split=args.split,
         settings=SplineSettings(min_stroke_length=args.min_stroke_length),
         strokes=args.strokes,
+        render_settings=RenderSettings(smooth=args.smooth),
     )
     if args.json:
         print(json.dumps(result))

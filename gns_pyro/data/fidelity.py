@@ -21,7 +21,7 @@ import torch
 from gns_pyro.data.omniglot import Omniglot
 from gns_pyro.data.preprocess import SplineSettings, drawing_to_splines
 from gns_pyro.parses import Parses
-from gns_pyro.renderer import DEFAULT_BLUR, render
+from gns_pyro.renderer import DEFAULT_BLUR, RenderSettings, render
 
 
 def render_iou(
@@ -34,6 +34,7 @@ def render_iou(
     settings: SplineSettings = SplineSettings(),
     batch_size: int = 250,
     strokes: Iterable[str | os.PathLike] = (),
+    render_settings: RenderSettings = RenderSettings(),
 ) -> dict:
     """Mean IoU between rendered stroke data and official images over ``n`` seeded drawings.
 
@@ -43,6 +44,8 @@ def render_iou(
     :param strokes: extra stroke sources read after the official files (see
         :class:`~gns_pyro.data.omniglot.Omniglot`); the drawings are then sampled from all of
         them, and the result counts them per alphabet.
+    :param render_settings: the renderer's (e.g. ``RenderSettings(smooth=True)``, the smooth
+        image model).
     :returns: ``{"n", "mean_iou", "median_iou", "min_iou", "per_alphabet": {name: mean},
         "per_alphabet_n": {name: drawings}, "dropped"}``.
     """
@@ -61,7 +64,7 @@ def render_iou(
             splines = [drawing_to_splines(d.strokes, settings) for d in drawings]
             parses = Parses.from_control_points(splines)
             with torch.no_grad():
-                rendered = render(parses, blur=blur) > threshold
+                rendered = render(parses, blur=blur, settings=render_settings) > threshold
             inter = (rendered & images).sum((1, 2)).double()
             union = (rendered | images).sum((1, 2)).double().clamp(min=1)
             ious.append(inter / union)

@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import NamedTuple
 
 import pyro
@@ -42,7 +43,7 @@ from gns_pyro.models.sites import (
 from gns_pyro.nets import LocationNet, StrokeNet, TerminationNet
 from gns_pyro.nets.canvas import described_image_size, image_size_entry
 from gns_pyro.parses import Parses, Tokens
-from gns_pyro.renderer import RenderSettings, broaden, stroke_canvases, stroke_ink
+from gns_pyro.renderer import RenderSettings, finish_ink, stroke_canvases, stroke_ink
 
 #: Default caps: strokes per type (never binds on Omniglot, max 29 in the stroke data here) and
 #: offsets per stroke (the reference's 50 steps).
@@ -110,7 +111,8 @@ class CharacterParts(nn.Module):
             raise ValueError(f"the nets were built for other image sizes {sorted(sizes)}")
         self.max_parts = max_strokes
         self.image_size = image_size
-        self.render_settings = RenderSettings(size=image_size)
+        self.render_settings = RenderSettings(size=image_size)  # the canvases the nets read
+        self.image_settings = RenderSettings(size=image_size)  # the image model's renderer
         self.max_steps = max_steps
         self._blank_canvas = False  # see with_blank_canvas
 
@@ -205,7 +207,7 @@ class CharacterParts(nn.Module):
         end = part.location + part.offsets.sum(1)
         prev_end = torch.where(present.unsqueeze(-1), end, state.prev_end)
         return CanvasState(
-            ink, broaden(ink, self.render_settings), prev_end, state.has_prev | present
+            ink, finish_ink(ink, self.render_settings), prev_end, state.has_prev | present
         )
 
     def termination_logits(self, index, state) -> torch.Tensor:
@@ -247,7 +249,22 @@ class CharacterParts(nn.Module):
                 f"this model draws {self.image_size}x{self.image_size} images, "
                 f"got {tuple(image.shape[-2:])}"
             )
-        return image_model(tokens, image, plate=plate, size=self.image_size)
+        return image_model(
+            tokens, image, plate=plate, size=self.image_size, settings=self.image_settings
+        )
+
+    def with_smooth_rendering(self, smooth: bool = True) -> CharacterParts:
+        """The same nets (shared, not copied) with the smooth renderer
+        (``RenderSettings(smooth=True)``, :mod:`gns_pyro.renderer`) for the image model and
+        for the canvases the nets read: the log joint of a parse is then twice differentiable
+        in its continuous variables, as Laplace's method needs (the reference renderer's
+        bilinear splat gives the image *and* the canvases kinks). The nets were trained on
+        reference canvases, which the smooth ones resemble (docs: "Marginal likelihood").
+        ``self`` is unchanged."""
+        changed = copy.copy(self)
+        changed.image_settings = dataclasses.replace(self.image_settings, smooth=smooth)
+        changed.render_settings = dataclasses.replace(self.render_settings, smooth=smooth)
+        return changed
 
     def with_blank_canvas(self) -> CharacterParts:
         """The same nets (shared, not copied) reading a blank canvas whenever they score known

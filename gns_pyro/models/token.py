@@ -137,19 +137,39 @@ class PixelBernoulli(dist.Bernoulli):
         return torch.where(value > 0.5, probs, 1 - probs).log()
 
 
-def image_distribution(tokens: Tokens, size: int = OMNIGLOT_IMAGE_SIZE) -> dist.TorchDistribution:
+#: Pixel probabilities are kept this far from 0 and 1.
+PROBABILITY_FLOOR = 1e-6
+
+
+def image_distribution(
+    tokens: Tokens, size: int = OMNIGLOT_IMAGE_SIZE, settings: RenderSettings | None = None
+) -> dist.TorchDistribution:
     """Bernoulli pixels of ``render(tokens)`` on a ``size`` x ``size`` frame, probabilities
-    clamped away from 0 and 1."""
-    probs = render(tokens, settings=RenderSettings(size=size)).clamp(1e-6, 1 - 1e-6)
+    kept :data:`PROBABILITY_FLOOR` away from 0 and 1: clamped, or with ``settings.smooth``
+    mapped affinely onto ``[floor, 1 - floor]`` (smooth, as the smooth image model must be).
+
+    :param settings: the renderer's (``size`` is then ignored); default ``RenderSettings(size)``.
+    """
+    settings = settings or RenderSettings(size=size)
+    probs = render(tokens, settings=settings)
+    if settings.smooth:
+        probs = PROBABILITY_FLOOR + (1 - 2 * PROBABILITY_FLOOR) * probs
+    else:
+        probs = probs.clamp(PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
     return PixelBernoulli(probs=probs).to_event(2)
 
 
 def image_model(
-    tokens: Tokens, image: torch.Tensor | None = None, plate=None, size: int = OMNIGLOT_IMAGE_SIZE
+    tokens: Tokens,
+    image: torch.Tensor | None = None,
+    plate=None,
+    size: int = OMNIGLOT_IMAGE_SIZE,
+    settings: RenderSettings | None = None,
 ) -> torch.Tensor:
     """``I ~ Bernoulli(render(theta))``; observed when ``image`` (B, H, H) is given.
 
     The frame is the observed image's (``size`` is then ignored), else ``size`` x ``size``.
+    ``settings`` choose the renderer (e.g. ``smooth=True``; its ``size`` must be the frame's).
 
     :raises ValueError: if ``image`` is not a batch of square images.
     """
@@ -161,4 +181,6 @@ def image_model(
         size = image.shape[-1]
     with types_plate(tokens.batch_size, plate):
         obs = None if image is None else image.to(tokens.locations.dtype)
-        return pyro.sample(IMAGE, image_distribution(tokens, size), obs=obs)
+        if settings is not None and settings.size != size:
+            raise ValueError(f"render settings of size {settings.size} for a {size} px frame")
+        return pyro.sample(IMAGE, image_distribution(tokens, size, settings), obs=obs)

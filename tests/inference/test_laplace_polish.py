@@ -1,0 +1,123 @@
+"""Laplace at true maxima: the Newton polish, batched Hessians, merged duplicates, and the
+importance-sampling check."""
+
+import math
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+
+from gns_pyro.inference.laplace import (
+    batched_laplace,
+    importance_log_marginal,
+    laplace_log_marginal,
+    parse_log_marginal,
+)
+from gns_pyro.inference.refinement import RefineSettings, initial_tokens, refine
+from gns_pyro.models import CharacterParts
+from gns_pyro.nets import LocationNet, StrokeNet, TerminationNet
+from gns_pyro.parses import Parses
+
+F64 = torch.float64
+
+
+def _plated_model(targets):
+    """Independent items: z_b ~ N(0, 2^2 I), w_b ~ LogNormal(0, 1), x_b ~ N(z_b w_b, 0.3^2)."""
+
+    def model():
+        with pyro.plate("items", targets.shape[0]):
+            z = pyro.sample("z", dist.Normal(torch.zeros(2, dtype=F64), 2.0).to_event(1))
+            w = pyro.sample("w", dist.LogNormal(torch.tensor(0.0, dtype=F64), 1.0))
+            pyro.sample("x", dist.Normal(z * w.unsqueeze(-1), 0.3).to_event(1), obs=targets)
+
+    return model
+
+
+def test_batched_laplace_equals_item_by_item():
+    targets = torch.tensor([[1.5, -0.7], [0.2, 0.4], [-2.0, 3.0]], dtype=F64)
+    start = {"z": torch.full((3, 2), 0.3, dtype=F64), "w": torch.full((3,), 1.5, dtype=F64)}
+    together = batched_laplace(_plated_model(targets), start, 3, polish_steps=30)
+    for b, result in enumerate(together):
+        alone = laplace_log_marginal(
+            _plated_model(targets[b : b + 1]),
+            {"z": start["z"][b : b + 1], "w": start["w"][b : b + 1]},
+            polish_steps=30,
+        )
+        assert result.converged and alone.converged
+        assert result.log_marginal.item() == pytest.approx(alone.log_marginal.item(), abs=1e-6)
+        torch.testing.assert_close(result.negative_hessian, alone.negative_hessian)
+        assert result.gradient_norm < 1e-3 and result.smallest_curvature > 0
+
+
+def test_polish_leaves_a_saddle_with_zero_gradient():
+    """f(a, b) = -a^2/2 + 2 a^2 - a^4 - b^2/2 has a saddle at 0 with zero gradient, where a
+    Newton step on |H| does not move; the maxima are at a = +-sqrt(3)/2 with -f'' = 6."""
+
+    def model():
+        a = pyro.sample("a", dist.Normal(torch.tensor(0.0, dtype=F64), 1.0))
+        pyro.factor("well", 2 * a**2 - a**4)
+        pyro.sample("b", dist.Normal(torch.tensor(0.0, dtype=F64), 1.0))
+
+    zero = torch.tensor(0.0, dtype=F64)
+    result = laplace_log_marginal(model, {"a": zero, "b": zero}, polish_steps=30)
+    assert result.converged and result.positive_definite
+    assert abs(result.mode["a"].item()) == pytest.approx(math.sqrt(3) / 2, abs=1e-4)
+    assert result.smallest_curvature == pytest.approx(1.0, abs=1e-6)  # along b
+    assert result.negative_hessian[0, 0].item() == pytest.approx(6.0, abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def smooth_parts():
+    """Untrained nets with smooth (SiLU) activations, rendering smoothly: a log joint that is
+    twice differentiable, as Laplace's method needs (the trained ReLU nets have kinks)."""
+    torch.manual_seed(0)
+    parts = CharacterParts(
+        location_net=LocationNet(activation="silu"),
+        stroke_net=StrokeNet(activation="silu", hidden_size=32, attention_size=32),
+        termination_net=TerminationNet(activation="silu"),
+    )
+    return parts.eval().requires_grad_(False).with_smooth_rendering()
+
+
+def _bar(parts, copies=1):
+    """A refined one-stroke parse of a horizontal bar image, repeated ``copies`` times."""
+    bar = np.array([[22.0, 32.0], [50.0, 29.0], [79.0, 31.0]])
+    types = Parses.from_control_points([[bar]] * copies, dtype=torch.float32)
+    image = torch.zeros(105, 105, dtype=torch.bool)
+    image[29:33, 20:81] = True
+    tokens = initial_tokens(types).replace(
+        blur=torch.full((copies,), 1.5), noise=torch.full((copies,), 0.02)
+    )
+    refined = refine(parts, types, tokens, image, RefineSettings(steps=30))
+    return refined.types, refined.tokens, image
+
+
+def test_parses_that_reach_one_maximum_count_once(smooth_parts):
+    types, tokens, image = _bar(smooth_parts)
+    once, (single,) = parse_log_marginal(smooth_parts, types, tokens, image, polish_steps=30)
+    twice, results = parse_log_marginal(
+        smooth_parts, types[torch.tensor([0, 0])], tokens[torch.tensor([0, 0])], image, 30
+    )
+    assert single.converged
+    assert results[0].duplicate_of is None and results[1].duplicate_of == 0
+    assert twice.item() == pytest.approx(once.item(), abs=1e-6)  # not log 2 more
+
+
+def test_importance_sampling_checks_laplace_at_a_converged_mode(smooth_parts):
+    types, tokens, image = _bar(smooth_parts)
+    laplace, results = parse_log_marginal(smooth_parts, types, tokens, image, polish_steps=30)
+    assert results[0].converged and results[0].gradient_norm < 1e-3
+    check = importance_log_marginal(
+        smooth_parts, types, tokens, image, results, num_samples=300, seed=0
+    )
+    again = importance_log_marginal(
+        smooth_parts, types, tokens, image, results, num_samples=300, seed=0
+    )
+    assert check == again  # seeded
+    assert 1 < check.effective_sample_size <= 300 and 0 < check.standard_error < 1
+    assert check.elbo < check.log_marginal  # the ELBO bounds log P(I) from below
+    assert check.log_marginal == pytest.approx(laplace.item(), abs=3.0)
+    with pytest.raises(ValueError, match="num_samples"):
+        importance_log_marginal(smooth_parts, types, tokens, image, results, num_samples=0)

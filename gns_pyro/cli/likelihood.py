@@ -32,18 +32,45 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--k", type=argtypes.positive_int, default=5)
     p.add_argument("--out", type=argtypes.out_folder, default="results/likelihood")
-    p.add_argument(
-        "--polish-steps",
-        type=argtypes.nonnegative_int,
-        default=3,
-        help="Newton steps at each mode before Laplace",
-    )
+    add_marginal_arguments(p)
     p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
     p.add_argument("--json", action="store_true")
     add_quiet_argument(p)
     add_device_argument(p)
     add_cluster_arguments(p, "images")
     p.set_defaults(func=run)
+
+
+def add_marginal_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the Laplace step (and its check) shared by ``likelihood`` and ``marginal``."""
+    from gns_pyro.inference.laplace import GRADIENT_TOLERANCE, POLISH_STEPS
+    from gns_pyro.tasks.likelihood import RENDERERS
+
+    p.add_argument(
+        "--polish-steps",
+        type=argtypes.nonnegative_int,
+        default=POLISH_STEPS,
+        help="most Newton steps at each mode before Laplace; a mode stops earlier once its "
+        f"gradient norm is below {GRADIENT_TOLERANCE:g} and -H is positive definite "
+        f"(default {POLISH_STEPS})",
+    )
+    p.add_argument(
+        "--renderer",
+        choices=RENDERERS,
+        default="smooth",
+        help="image model of the Laplace step: the smooth renderer (twice differentiable, "
+        "what Laplace needs) or the reference one the parses are refined with "
+        "(default smooth)",
+    )
+    p.add_argument(
+        "--check-is",
+        type=argtypes.nonnegative_int,
+        default=0,
+        metavar="N",
+        help="also estimate log P(I) by importance sampling with N samples from the "
+        "mixture of the modes' Laplace Gaussians (reports its standard error, effective "
+        "sample size and ELBO; default 0: no check)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         args.polish_steps,
         device_of(args),
         quiet=args.quiet,
+        renderer=args.renderer,
+        check_is=args.check_is,
         **scale_out,
     )
     if args.json:
@@ -73,4 +102,18 @@ def run(args: argparse.Namespace) -> int:
         value = "-" if mean is None else f"{mean:.1f} nats ({summary['mean_per_pixel']:.4f}/pixel)"
         print(f"{summary['images']} {args.split} images: mean Laplace log P(I) {value}", end="")
         print(store_line(summary))
+        if summary["modes"]:
+            print(
+                f"modes: {summary['negative_definite_fraction']:.1%} negative definite, "
+                f"{summary['converged_fraction']:.1%} converged (gradient norm below tolerance)"
+            )
+        check = summary.get("importance")
+        if check:
+            print(
+                f"importance check on {check['images']} images: mean IS log P(I) "
+                f"{check['mean_log_marginal']:.1f}, Laplace - IS "
+                f"{check['mean_laplace_minus_is']:+.2f} "
+                f"(mean |.| {check['mean_abs_laplace_minus_is']:.2f}), median ESS "
+                f"{check['median_effective_sample_size']:.0f}, mean ELBO {check['mean_elbo']:.1f}"
+            )
     return 0

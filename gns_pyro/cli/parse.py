@@ -12,6 +12,7 @@ import sys
 
 from gns_pyro.cli import argtypes
 from gns_pyro.cli.common import add_device_argument, add_quiet_argument, device_of
+from gns_pyro.cli.likelihood import add_marginal_arguments
 from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE, load_image
 from gns_pyro.inference.posterior import check_image, infer
 from gns_pyro.inference.refinement import RefineSettings
@@ -94,12 +95,7 @@ def add_parsers(subparsers) -> None:
     m.add_argument("--steps", type=argtypes.positive_int, default=RefineSettings().steps)
     m.add_argument("--seed", type=argtypes.seed, default=0)
     m.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
-    m.add_argument(
-        "--polish-steps",
-        type=argtypes.nonnegative_int,
-        default=3,
-        help="Newton steps at each mode before Laplace",
-    )
+    add_marginal_arguments(m)
     m.add_argument("--json", action="store_true")
     add_image_arguments(m)
     add_device_argument(m)
@@ -156,7 +152,7 @@ def _settings(args) -> dict:
     """What shaped a command's result, for its JSON output."""
     from gns_pyro.pretrained import TYPE_PRIOR_WEIGHTS
 
-    names = ("k", "steps", "seed", "polish_steps", "resize", "device")
+    names = ("k", "steps", "seed", "polish_steps", "renderer", "check_is", "resize", "device")
     settings = {name: getattr(args, name) for name in names if hasattr(args, name)}
     settings["weights"] = str(args.weights or TYPE_PRIOR_WEIGHTS)
     return settings
@@ -164,26 +160,44 @@ def _settings(args) -> dict:
 
 def run_marginal(args: argparse.Namespace) -> int:
     """``gns-pyro marginal``: the Laplace estimate of log P(I) of one image."""
-    from gns_pyro.inference.laplace import parse_log_marginal
+    from gns_pyro.tasks.likelihood import image_log_marginal
 
-    image, parts, post = _posterior(args)
-    log_marginal, results = parse_log_marginal(
-        parts, post.types, post.tokens, image, args.polish_steps
+    if args.k < 1:
+        from gns_pyro.errors import GNSError
+
+        raise GNSError(f"--k must be at least 1, got {args.k}")
+    stages = Stages(args.command, args.quiet)
+    image, parts = read_image_and_prior(args, stages)
+    result = image_log_marginal(
+        parts,
+        image,
+        args.k,
+        args.seed,
+        args.polish_steps,
+        args.renderer,
+        args.check_is,
+        RefineSettings(steps=args.steps),
     )
     summary = {
         "image": args.image,
         "settings": _settings(args),
-        "log_marginal": float(log_marginal),
-        "per_pixel": float(log_marginal) / image.numel(),
-        "modes": len(results),
-        "non_positive_definite": sum(not r.positive_definite for r in results),
-        "dims": [r.dim for r in results],
+        **result,
+        "per_pixel": result["log_marginal"] / image.numel(),
+        "dims": [m["dim"] for m in result["modes_detail"]],
     }
     if args.json:
         print(json.dumps(summary))
     else:
         print(
             f"Laplace log P(I) ~ {summary['log_marginal']:.1f} nats "
-            f"({summary['per_pixel']:.4f} per pixel) from {len(results)} modes"
+            f"({summary['per_pixel']:.4f} per pixel) from {summary['distinct_modes']} distinct "
+            f"of {summary['modes']} modes, {summary['converged']} converged"
         )
+        check = summary.get("importance")
+        if check:
+            print(
+                f"importance sampling: {check['log_marginal']:.1f} +- "
+                f"{check['standard_error']:.2f} nats, ESS {check['effective_sample_size']:.0f} "
+                f"of {check['samples']}, ELBO {check['elbo']:.1f}"
+            )
     return 0

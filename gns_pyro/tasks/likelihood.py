@@ -1,13 +1,22 @@
-"""Marginal likelihood of Omniglot images: mean Laplace log P(I) (paper Table 3).
+"""Marginal likelihood of Omniglot images: mean Laplace log P(I) (paper Table 3), checked by
+importance sampling.
 
 For a seeded random subset of a split's images: parse each image, polish each of the ``K``
-refined modes with Newton steps, take the Laplace approximation there and sum them
-(:func:`gns_pyro.inference.laplace.parse_log_marginal`). Reports the mean in nats per image and
-per pixel, and how many mode Hessians were negative definite. One JSON file per image is
-written atomically under ``--out``; a rerun resumes. Images are done in a seeded random order
-that does not depend on ``n`` (:func:`~gns_pyro.tasks.results.seeded_order`), so a job stopped
-after ``m`` images has measured exactly the subset that ``--n m`` names.
-"""
+refined modes with Newton steps to a maximum of the log joint, take the Laplace approximation
+there and sum over the distinct maxima (:func:`image_log_marginal`,
+:func:`gns_pyro.inference.laplace.parse_log_marginal`). By default the Laplace step scores the
+parses under the smooth renderer (``RenderSettings(smooth=True)``), the model whose log joint
+is twice differentiable; parsing itself uses the reference renderer, as every other task does.
+With ``check_is`` each image's log P(I) is also estimated by importance sampling from the
+mixture of the modes' Laplace Gaussians
+(:func:`~gns_pyro.inference.laplace.importance_log_marginal`), with its standard error,
+effective sample size and ELBO.
+
+Reports the mean in nats per image and per pixel, and per mode the gradient norm, the smallest
+eigenvalue of -H and whether it converged. One JSON file per image is written atomically under
+``--out``; a rerun resumes. Images are done in a seeded random order that does not depend on
+``n`` (:func:`~gns_pyro.tasks.results.seeded_order`), so a job stopped after ``m`` images has
+measured exactly the subset that ``--n m`` names."""
 
 from __future__ import annotations
 
@@ -17,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE
+from gns_pyro.inference.laplace import GRADIENT_TOLERANCE, POLISH_STEPS
 from gns_pyro.progress import Progress
 from gns_pyro.tasks.engine import Cluster, scatter
 from gns_pyro.tasks.results import (
@@ -25,6 +35,9 @@ from gns_pyro.tasks.results import (
     image_digest,
     seeded_order,
 )
+
+#: The image models the Laplace step can use.
+RENDERERS = ("smooth", "reference")
 
 
 def run_likelihood(
@@ -35,23 +48,25 @@ def run_likelihood(
     seed: int = 0,
     k: int = 5,
     weights=None,
-    polish_steps: int = 3,
+    polish_steps: int = POLISH_STEPS,
     device=None,
     shard: Shard | None = None,
     quiet: bool = False,
     summarize: bool = False,
     cluster: Cluster | None = None,
+    renderer: str = "smooth",
+    check_is: int = 0,
 ) -> dict:
     """Mean Laplace log P(I) over ``n`` seeded images of ``split``; see the module docstring.
 
     :param shard: do only this contiguous block of the chosen images.
     :param summarize: compute nothing; merge the results saved under ``out_dir``.
     :param cluster: run ``cluster.jobs`` shards as submitit jobs, then merge.
+    :param renderer: ``"smooth"`` or ``"reference"``: the image model of the Laplace step.
+    :param check_is: importance samples per image for the independent check (0: none).
     :returns: the summary (means over the images done, and the store's counts).
     """
     from gns_pyro.data import Omniglot
-    from gns_pyro.inference.laplace import parse_log_marginal
-    from gns_pyro.inference.posterior import infer
     from gns_pyro.pretrained import load_type_prior, weights_digest
 
     start = time.perf_counter()
@@ -63,14 +78,22 @@ def run_likelihood(
         kwargs = dict(
             data_dir=data_dir, out_dir=out_dir, split=split, n=n, seed=seed, k=k,
             weights=weights, polish_steps=polish_steps, device=str(device or "cpu"),
-            quiet=quiet,
+            quiet=quiet, renderer=renderer, check_is=check_is,
         )  # fmt: skip
         scatter(run_likelihood, kwargs, cluster, Progress(cluster.jobs, "likelihood jobs", quiet))
         if not cluster.wait:
             return {"submitted_jobs": cluster.jobs, "out": str(out_dir)}
         summarize = True
     parts = load_type_prior(weights, device=device)
-    made_with = {"k": k, "polish": polish_steps, "weights": weights_digest(parts), "seed": seed}
+    made_with = {
+        "k": k,
+        "polish": polish_steps,
+        "gradient_tolerance": GRADIENT_TOLERANCE,
+        "renderer": renderer,
+        "check_is": check_is,
+        "weights": weights_digest(parts),
+        "seed": seed,
+    }
     store = ResultStore(out_dir, required=("log_marginal", "non_positive_definite", "modes"))
     results = []
     with Omniglot(data_dir) as data:
@@ -87,19 +110,9 @@ def run_likelihood(
                     results.append(saved)
                 progress.update(f"{name} (saved)" if saved else f"{name} (missing)")
                 continue
-            began = time.perf_counter()
-            post = infer(image, parts, k=k, seed=seed)
-            log_marginal, modes = parse_log_marginal(
-                parts, post.types, post.tokens, image, polish_steps
-            )
             result = {
                 "image": "/".join(keys[i]),
-                "log_marginal": float(log_marginal),
-                "non_positive_definite": sum(not m.positive_definite for m in modes),
-                "modes": len(modes),
-                "polish_gain": [round(m.polish_gain, 3) for m in modes],
-                "smallest_curvature": [round(m.smallest_curvature, 4) for m in modes],
-                "seconds": round(time.perf_counter() - began, 1),
+                **image_log_marginal(parts, image, k, seed, polish_steps, renderer, check_is),
             }
             results.append(store.put(name, key, result))
             progress.update(f"{result['image']}: {result['log_marginal']:.1f} nats")
@@ -114,6 +127,71 @@ def run_likelihood(
     }
 
 
+def image_log_marginal(
+    parts,
+    image,
+    k: int = 5,
+    seed: int = 0,
+    polish_steps: int = POLISH_STEPS,
+    renderer: str = "smooth",
+    check_is: int = 0,
+    refine_settings=None,
+) -> dict:
+    """Parse one image and estimate its log P(I): the JSON record of one image.
+
+    :param renderer: ``"smooth"`` (Laplace under ``parts.with_smooth_rendering()``) or
+        ``"reference"`` (under the renderer the parses were refined with).
+    :param check_is: importance samples for the check (0: none).
+    :returns: ``log_marginal``, per mode ``modes_detail`` (log-marginal, gradient norm,
+        smallest eigenvalue of -H, converged, duplicate_of, Newton steps), counts, and with
+        ``check_is`` an ``importance`` record (estimate, standard error, ESS, ELBO).
+    """
+    from gns_pyro.inference.laplace import importance_log_marginal, parse_log_marginal
+    from gns_pyro.inference.posterior import infer
+    from gns_pyro.inference.refinement import RefineSettings
+
+    if renderer not in RENDERERS:
+        raise ValueError(f"renderer must be one of {RENDERERS}, got {renderer!r}")
+    began = time.perf_counter()
+    post = infer(image, parts, k=k, seed=seed, refine_settings=refine_settings or RefineSettings())
+    scoring = parts.with_smooth_rendering() if renderer == "smooth" else parts
+    log_marginal, modes = parse_log_marginal(scoring, post.types, post.tokens, image, polish_steps)
+    result = {
+        "log_marginal": float(log_marginal),
+        "non_positive_definite": sum(not m.positive_definite for m in modes),
+        "converged": sum(m.converged for m in modes),
+        "modes": len(modes),
+        "distinct_modes": sum(m.duplicate_of is None for m in modes),
+        "modes_detail": [
+            {
+                "log_marginal": round(float(m.log_marginal), 4),
+                "dim": m.dim,
+                "gradient_norm": float(f"{m.gradient_norm:.4g}"),
+                "smallest_curvature": float(f"{m.smallest_curvature:.4g}"),
+                "negative_curvatures": m.negative_curvatures,
+                "converged": m.converged,
+                "newton_steps": m.steps,
+                "polish_gain": round(m.polish_gain, 4),
+                "duplicate_of": m.duplicate_of,
+            }
+            for m in modes
+        ],
+    }
+    if check_is:
+        check = importance_log_marginal(
+            scoring, post.types, post.tokens, image, modes, num_samples=check_is, seed=seed
+        )
+        result["importance"] = {
+            "log_marginal": check.log_marginal,
+            "standard_error": check.standard_error,
+            "effective_sample_size": check.effective_sample_size,
+            "elbo": check.elbo,
+            "samples": check.num_samples,
+        }
+    result["seconds"] = round(time.perf_counter() - began, 1)
+    return result
+
+
 def summarize_marginals(results: list[dict], image_pixels: int) -> dict:
     """Means over finished images (``None`` when there are none)."""
     if not results:
@@ -124,15 +202,31 @@ def summarize_marginals(results: list[dict], image_pixels: int) -> dict:
             "non_positive_definite_modes": 0,
             "modes": 0,
             "negative_definite_fraction": None,
+            "converged_fraction": None,
         }
     values = np.array([r["log_marginal"] for r in results])
     bad = int(sum(r["non_positive_definite"] for r in results))
     modes = int(sum(r["modes"] for r in results))
-    return {
+    summary = {
         "mean_log_marginal": float(values.mean()),
         "median_log_marginal": float(np.median(values)),
         "mean_per_pixel": float(values.mean() / image_pixels),
         "non_positive_definite_modes": bad,
         "modes": modes,
         "negative_definite_fraction": 1 - bad / max(1, modes),
+        "converged_fraction": sum(r.get("converged", 0) for r in results) / max(1, modes),
     }
+    checked = [r for r in results if "importance" in r]
+    if checked:
+        gaps = np.array([r["log_marginal"] - r["importance"]["log_marginal"] for r in checked])
+        summary["importance"] = {
+            "images": len(checked),
+            "mean_log_marginal": float(np.mean([r["importance"]["log_marginal"] for r in checked])),
+            "mean_laplace_minus_is": float(gaps.mean()),
+            "mean_abs_laplace_minus_is": float(np.abs(gaps).mean()),
+            "median_effective_sample_size": float(
+                np.median([r["importance"]["effective_sample_size"] for r in checked])
+            ),
+            "mean_elbo": float(np.mean([r["importance"]["elbo"] for r in checked])),
+        }
+    return summary

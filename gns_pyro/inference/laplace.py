@@ -13,9 +13,13 @@ Up to ``polish_steps`` Newton steps first move the point there: each solves
 ``(|-H| + mu I) dz = grad f``, with the eigenvalues of ``-H`` taken in absolute value so that
 a step never descends along a direction of positive curvature (it climbs out of a saddle), and
 the damping ``mu`` raised until ``f`` rises and lowered after each success
-(Levenberg-Marquardt). The polish stops when the gradient norm is below
-``gradient_tolerance`` and ``-H`` is positive definite (``converged``), when no step raises
-``f``, or when the budget is spent. The last Hessian is the Laplace one.
+(Levenberg-Marquardt); along a direction of negative curvature the step has a least length,
+since at a saddle the gradient there can vanish. A Hessian costs about a hundred gradients, so
+it is recomputed only every :data:`HESSIAN_EVERY` steps, when a step fails, and to confirm
+convergence; the steps between use the last one's eigenvectors with fresh gradients. The polish
+stops when the gradient norm is below ``gradient_tolerance`` and a fresh ``-H`` is positive
+definite (``converged``), when no step raises ``f``, or when the budget is spent. The Hessian
+at the final point is the Laplace one.
 
 Models over a plate of independent items (a batch of parses) are done together
 (:func:`batched_laplace`): one trace of the whole batch, one gradient, and the Hessian's
@@ -58,6 +62,9 @@ from gns_pyro.models.traces import trace_log_prob
 POLISH_STEPS = 20
 GRADIENT_TOLERANCE = 1e-3
 MIN_CURVATURE = 1e-6
+#: Newton steps taken with one Hessian before it is recomputed (a Hessian costs ~100
+#: gradients of a parse; between refreshes each step costs one gradient).
+HESSIAN_EVERY = 4
 #: Degrees of freedom of Student-t proposal components (None: the Laplace Gaussians; a
 #: t with 5 or 2 gave a lower effective sample size on a synthetic drawing: heavier tails
 #: only add samples where the posterior has none).
@@ -192,6 +199,13 @@ class LatentSpace:
             )
         return per_item + log_jac
 
+    def gradient(self, z: torch.Tensor):
+        """f (num_items,) and its gradient (D,)."""
+        z = z.detach().requires_grad_(True)
+        f = self.log_joint(z)
+        (grad,) = torch.autograd.grad(f.sum(), z)
+        return f.detach(), grad
+
     def curvature(self, z: torch.Tensor):
         """f (num_items,), the gradient (D,) and per item -H (d_b, d_b), symmetrized.
 
@@ -239,18 +253,21 @@ def polish(
         f, grad, blocks = space.curvature(z)
         start = f.clone()
         eigen = [torch.linalg.eigh(b) for b in blocks]
+        fresh, since = True, 0  # whether the Hessian is the current point's; steps since
         damping = [1.0] * space.num_items
         steps = [0] * space.num_items
         done = [False] * space.num_items
         for _ in range(polish_steps):
-            for b, idx in enumerate(space.entries):
-                converged = (
-                    float(grad[idx].norm()) < gradient_tolerance
-                    and float(eigen[b].eigenvalues.min()) > min_curvature
-                )
-                done[b] = done[b] or converged
+            small = [float(grad[idx].norm()) < gradient_tolerance for idx in space.entries]
+            for b in range(space.num_items):
+                converged = small[b] and float(eigen[b].eigenvalues.min()) > min_curvature
+                done[b] = done[b] or (fresh and converged)
             if all(done):
                 break
+            if not fresh and all(d or g for d, g in zip(done, small)):
+                f, grad, blocks = space.curvature(z)  # converged? only a fresh Hessian says
+                eigen, fresh, since = [torch.linalg.eigh(b) for b in blocks], True, 0
+                continue
             improved = list(done)
             for _try in range(12):
                 step = torch.zeros_like(z)
@@ -271,8 +288,16 @@ def polish(
                         damping[b] *= 10
                 if all(improved):
                     break
-            for b in range(space.num_items):
-                done[b] = done[b] or not improved[b]  # no step raises f: as far as it goes
+            if fresh:  # no step along a fresh Hessian raises f: as far as it goes
+                done = [d or not i for d, i in zip(done, improved)]
+            since += 1
+            if not all(improved) or since >= HESSIAN_EVERY:
+                f, grad, blocks = space.curvature(z)
+                eigen, fresh, since = [torch.linalg.eigh(b) for b in blocks], True, 0
+            else:  # a cheap step: the gradient is new, the Hessian's eigenvectors are kept
+                f, grad = space.gradient(z)
+                fresh = False
+        if not fresh:  # Laplace needs the Hessian at the final point
             f, grad, blocks = space.curvature(z)
             eigen = [torch.linalg.eigh(b) for b in blocks]
     values, _ = space.values(z)

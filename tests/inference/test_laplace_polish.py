@@ -38,17 +38,21 @@ def _plated_model(targets):
 def test_batched_laplace_equals_item_by_item():
     targets = torch.tensor([[1.5, -0.7], [0.2, 0.4], [-2.0, 3.0]], dtype=F64)
     start = {"z": torch.full((3, 2), 0.3, dtype=F64), "w": torch.full((3,), 1.5, dtype=F64)}
-    together = batched_laplace(_plated_model(targets), start, 3, polish_steps=30)
+    # a tight tolerance: both runs reach the maxima to rounding, whenever each refreshes -H
+    together = batched_laplace(
+        _plated_model(targets), start, 3, polish_steps=60, gradient_tolerance=1e-9
+    )
     for b, result in enumerate(together):
         alone = laplace_log_marginal(
             _plated_model(targets[b : b + 1]),
             {"z": start["z"][b : b + 1], "w": start["w"][b : b + 1]},
-            polish_steps=30,
+            polish_steps=60,
+            gradient_tolerance=1e-9,
         )
         assert result.converged and alone.converged
         assert result.log_marginal.item() == pytest.approx(alone.log_marginal.item(), abs=1e-6)
         torch.testing.assert_close(result.negative_hessian, alone.negative_hessian)
-        assert result.gradient_norm < 1e-3 and result.smallest_curvature > 0
+        assert result.gradient_norm < 1e-9 and result.smallest_curvature > 0
 
 
 def test_polish_leaves_a_saddle_with_zero_gradient():

@@ -65,9 +65,8 @@ MIN_CURVATURE = 1e-6
 #: Newton steps taken with one Hessian before it is recomputed (a Hessian costs ~100
 #: gradients of a parse; between refreshes each step costs one gradient).
 HESSIAN_EVERY = 4
-#: Degrees of freedom of Student-t proposal components (None: the Laplace Gaussians; a
-#: t with 5 or 2 gave a lower effective sample size on a synthetic drawing: heavier tails
-#: only add samples where the posterior has none).
+#: Degrees of freedom of Student-t proposal components (None: the Laplace Gaussians, which
+#: is what the check is meant to test).
 IS_DEGREES_OF_FREEDOM = None
 
 

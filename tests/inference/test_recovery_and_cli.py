@@ -62,6 +62,16 @@ def test_parse_and_marginal_commands(tmp_path, capsys):
     assert main([*marginal, "--json", "--device", "cpu"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert np.isfinite(summary["log_marginal"]) and summary["modes"] == 1
+    assert summary["settings"]["renderer"] == "smooth"  # the default for Laplace
+    (mode,) = summary["modes_detail"]
+    assert mode["newton_steps"] <= 1 and mode["converged"] == (
+        mode["gradient_norm"] < 1e-3 and mode["smallest_curvature"] > 0
+    )
+    assert main([*marginal, "--check-is", "20", "--renderer", "reference", "--json"]) == 0
+    checked = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    check = checked["importance"]
+    assert check["samples"] == 20 and 1 <= check["effective_sample_size"] <= 20
+    assert check["elbo"] <= check["log_marginal"] and np.isfinite(check["standard_error"])
 
 
 def test_parse_resizes_a_large_drawing_when_asked(tmp_path, capsys):

@@ -102,13 +102,19 @@ def add_parsers(subparsers) -> None:
     m.set_defaults(func=run_marginal)
 
 
-def _posterior(args):
+def _image_and_prior(args):
+    """The checked image, the type prior and the progress stages of a one-image command."""
     if args.k < 1:
         from gns_pyro.errors import GNSError
 
         raise GNSError(f"--k must be at least 1, got {args.k}")
     stages = Stages(args.command, args.quiet)
     image, parts = read_image_and_prior(args, stages)
+    return image, parts, stages
+
+
+def _posterior(args):
+    image, parts, stages = _image_and_prior(args)
     post = infer(
         image,
         parts,
@@ -162,12 +168,7 @@ def run_marginal(args: argparse.Namespace) -> int:
     """``gns-pyro marginal``: the Laplace estimate of log P(I) of one image."""
     from gns_pyro.tasks.likelihood import image_log_marginal
 
-    if args.k < 1:
-        from gns_pyro.errors import GNSError
-
-        raise GNSError(f"--k must be at least 1, got {args.k}")
-    stages = Stages(args.command, args.quiet)
-    image, parts = read_image_and_prior(args, stages)
+    image, parts, stages = _image_and_prior(args)
     result = image_log_marginal(
         parts,
         image,
@@ -177,6 +178,7 @@ def run_marginal(args: argparse.Namespace) -> int:
         args.renderer,
         args.check_is,
         RefineSettings(steps=args.steps),
+        progress=stages,
     )
     summary = {
         "image": args.image,

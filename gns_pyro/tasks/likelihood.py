@@ -136,12 +136,14 @@ def image_log_marginal(
     renderer: str = "smooth",
     check_is: int = 0,
     refine_settings=None,
+    progress=None,
 ) -> dict:
     """Parse one image and estimate its log P(I): the JSON record of one image.
 
     :param renderer: ``"smooth"`` (Laplace under ``parts.with_smooth_rendering()``) or
         ``"reference"`` (under the renderer the parses were refined with).
     :param check_is: importance samples for the check (0: none).
+    :param progress: passed to :func:`~gns_pyro.inference.posterior.infer`.
     :returns: ``log_marginal``, per mode ``modes_detail`` (log-marginal, gradient norm,
         smallest eigenvalue of -H, converged, duplicate_of, Newton steps), counts, and with
         ``check_is`` an ``importance`` record (estimate, standard error, ESS, ELBO).
@@ -153,7 +155,14 @@ def image_log_marginal(
     if renderer not in RENDERERS:
         raise ValueError(f"renderer must be one of {RENDERERS}, got {renderer!r}")
     began = time.perf_counter()
-    post = infer(image, parts, k=k, seed=seed, refine_settings=refine_settings or RefineSettings())
+    post = infer(
+        image,
+        parts,
+        k=k,
+        seed=seed,
+        refine_settings=refine_settings or RefineSettings(),
+        progress=progress,
+    )
     scoring = parts.with_smooth_rendering() if renderer == "smooth" else parts
     log_marginal, modes = parse_log_marginal(scoring, post.types, post.tokens, image, polish_steps)
     result = {

@@ -19,7 +19,8 @@ import time
 import numpy as np
 import torch
 
-from gns_pyro.inference.laplace import importance_log_marginal, parse_log_marginal
+from gns_pyro.inference.importance import importance_log_marginal
+from gns_pyro.inference.laplace import parse_log_marginal
 from gns_pyro.inference.refinement import RefineSettings, initial_tokens, refine
 from gns_pyro.parses import Parses
 from gns_pyro.pretrained import load_type_prior

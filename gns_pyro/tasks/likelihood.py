@@ -9,7 +9,7 @@ parses under the smooth renderer (``RenderSettings(smooth=True)``), the model wh
 is twice differentiable; parsing itself uses the reference renderer, as every other task does.
 With ``check_is`` each image's log P(I) is also estimated by importance sampling from the
 mixture of the modes' Laplace Gaussians
-(:func:`~gns_pyro.inference.laplace.importance_log_marginal`), with its standard error,
+(:func:`~gns_pyro.inference.importance.importance_log_marginal`), with its standard error,
 effective sample size and ELBO.
 
 Reports the mean in nats per image and per pixel, and per mode the gradient norm, the smallest
@@ -148,7 +148,8 @@ def image_log_marginal(
         smallest eigenvalue of -H, converged, duplicate_of, Newton steps), counts, and with
         ``check_is`` an ``importance`` record (estimate, standard error, ESS, ELBO).
     """
-    from gns_pyro.inference.laplace import importance_log_marginal, parse_log_marginal
+    from gns_pyro.inference.importance import importance_log_marginal
+    from gns_pyro.inference.laplace import parse_log_marginal
     from gns_pyro.inference.posterior import infer
     from gns_pyro.inference.refinement import RefineSettings
 

@@ -9,9 +9,9 @@ import pyro.distributions as dist
 import pytest
 import torch
 
+from gns_pyro.inference.importance import importance_log_marginal
 from gns_pyro.inference.laplace import (
     batched_laplace,
-    importance_log_marginal,
     laplace_log_marginal,
     parse_log_marginal,
 )

@@ -26,7 +26,7 @@ from gns_pyro.inference.laplace import (
     LatentSpace,
     _as_float64,
     _parse_space,
-    _structure,
+    _same_structure,
 )
 
 #: Degrees of freedom of Student-t proposal components (None: the Laplace Gaussians, which
@@ -117,16 +117,10 @@ def importance_log_marginal(
     with pyro.validation_enabled(False), torch.no_grad():
         for c, k in enumerate(kept):
             n = int(counts[c])
-            mean, eig, vectors = components[c]
-            same = [
-                j
-                for j, kk in enumerate(kept)
-                if all(
-                    torch.equal(x, y) for x, y in zip(_structure(types, k), _structure(types, kk))
-                )
-            ]
             if n == 0:
                 continue
+            mean, eig, vectors = components[c]
+            same = [j for j, other in enumerate(kept) if _same_structure(types, k, other)]
             width = min(batch_size, n)
             copies = torch.full((width,), k, dtype=torch.long)
             # trimmed: the copies' padding (strokes of other parses) is no site of theirs

@@ -237,6 +237,12 @@ def _newton_step(eig, vectors, grad, damping: float) -> torch.Tensor:
     return vectors @ torch.where(longer, escape, component)
 
 
+def _curvature_and_eigen(space: LatentSpace, z: torch.Tensor):
+    """:meth:`LatentSpace.curvature` at ``z`` and each block's eigendecomposition."""
+    f, grad, blocks = space.curvature(z)
+    return f, grad, blocks, [torch.linalg.eigh(b) for b in blocks]
+
+
 def polish(
     space: LatentSpace,
     polish_steps: int = POLISH_STEPS,
@@ -247,9 +253,8 @@ def polish(
     Laplace approximation there: one :class:`LaplaceResult` per item."""
     z = space.z.clone()
     with pyro.validation_enabled(False):
-        f, grad, blocks = space.curvature(z)
+        f, grad, blocks, eigen = _curvature_and_eigen(space, z)
         start = f.clone()
-        eigen = [torch.linalg.eigh(b) for b in blocks]
         fresh, since = True, 0  # whether the Hessian is the current point's; steps since
         damping = [1.0] * space.num_items
         steps = [0] * space.num_items
@@ -262,8 +267,8 @@ def polish(
             if all(done):
                 break
             if not fresh and all(d or g for d, g in zip(done, small)):
-                f, grad, blocks = space.curvature(z)  # converged? only a fresh Hessian says
-                eigen, fresh, since = [torch.linalg.eigh(b) for b in blocks], True, 0
+                f, grad, blocks, eigen = _curvature_and_eigen(space, z)  # only a fresh -H
+                fresh, since = True, 0  # can say whether it converged
                 continue
             improved = list(done)
             for _try in range(12):
@@ -289,14 +294,13 @@ def polish(
                 done = [d or not i for d, i in zip(done, improved)]
             since += 1
             if not all(improved) or since >= HESSIAN_EVERY:
-                f, grad, blocks = space.curvature(z)
-                eigen, fresh, since = [torch.linalg.eigh(b) for b in blocks], True, 0
+                f, grad, blocks, eigen = _curvature_and_eigen(space, z)
+                fresh, since = True, 0
             else:  # a cheap step: the gradient is new, the Hessian's eigenvectors are kept
                 f, grad = space.gradient(z)
                 fresh = False
         if not fresh:  # Laplace needs the Hessian at the final point
-            f, grad, blocks = space.curvature(z)
-            eigen = [torch.linalg.eigh(b) for b in blocks]
+            f, grad, blocks, eigen = _curvature_and_eigen(space, z)
     values, _ = space.values(z)
     results = []
     for b, idx in enumerate(space.entries):
@@ -415,18 +419,18 @@ def _as_float64(parts, types, tokens, image):
     return parts, types, tokens, img.reshape(1, *image.shape[-2:])
 
 
-def _same_maximum(a: LaplaceResult, b: LaplaceResult, structure_a, structure_b) -> bool:
-    """Whether two polished modes are one maximum: the same discrete structure, and each
-    within one standard deviation of the other's Laplace Gaussian (Mahalanobis distance)."""
-    if not all(torch.equal(x, y) for x, y in zip(structure_a, structure_b)):
-        return False
+def _same_structure(types, j: int, k: int) -> bool:
+    """Whether parses ``j`` and ``k`` have one latent space: the same strokes and offsets."""
+    return torch.equal(types.stroke_mask[j], types.stroke_mask[k]) and torch.equal(
+        types.offset_mask[j], types.offset_mask[k]
+    )
+
+
+def _same_maximum(a: LaplaceResult, b: LaplaceResult) -> bool:
+    """Whether two polished modes of one structure are one maximum: each within one standard
+    deviation of the other's Laplace Gaussian (Mahalanobis distance)."""
     gap = a.location - b.location
     return bool(gap @ a.negative_hessian @ gap < 1.0 and gap @ b.negative_hessian @ gap < 1.0)
-
-
-def _structure(types, k: int):
-    """What fixes parse ``k``'s latent space: which strokes and offsets it has."""
-    return types.stroke_mask[k], types.offset_mask[k]
 
 
 def parse_log_marginal(
@@ -459,9 +463,7 @@ def parse_log_marginal(
     kept: list[int] = []
     for k, result in enumerate(results):
         same = [
-            j
-            for j in kept
-            if _same_maximum(results[j], result, _structure(types, j), _structure(types, k))
+            j for j in kept if _same_structure(types, j, k) and _same_maximum(results[j], result)
         ]
         if same:
             results[k] = result._replace(duplicate_of=same[0])

@@ -20,7 +20,8 @@ of the ink per point a smooth norm, and every stroke is evaluated at the same nu
 (``smooth_points``: a count read off the arc length would make the image jump). Images and
 the canvases the nets read are then C-infinity functions of the control points, blur and
 noise. On 500 seeded drawings the smooth images match the official ones with a mean IoU of
-0.832, against 0.841 for the reference renderer (``gns-pyro data check-render [--smooth]``).
+0.832, against 0.841 for the reference renderer
+(``GNS_PYRO_DATA=../shared/omniglot gns-pyro data check-render --n 500 --seed 0 [--smooth]``).
 
 Everything is batched: all strokes of all parses are evaluated together, ink from every stroke
 lands in its image through one ``index_add``, and the blur is separable and per image, applied

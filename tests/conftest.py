@@ -68,3 +68,14 @@ def omniglot_counts(omniglot_dir) -> dict:
     root = omniglot_dir
     full = (root / "strokes_background.zip").exists() or (root / "strokes_background").is_dir()
     return FULL_COUNTS if full else SHARED_COUNTS
+
+
+@pytest.fixture
+def kept_job_folders(monkeypatch):
+    """The job folders of the submitit runs in this test, kept after the run (normally a
+    successful local run removes its private folder) so that the test can read the logs."""
+    from gns_pyro.tasks import engine
+
+    kept: list = []
+    monkeypatch.setattr(engine, "discard_job_folder", kept.append)
+    return kept

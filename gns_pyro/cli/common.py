@@ -156,7 +156,9 @@ def cluster_from_args(args: argparse.Namespace, out_dir) -> Cluster | None:
         jobs=args.workers,
         executor="slurm" if args.slurm else "local",
         threads=args.threads,
-        folder=str(Path(out_dir) / ".jobs"),
+        # local jobs: a fresh private folder under the system's temporary folder; Slurm
+        # jobs need one the nodes see, made private inside OUT/.jobs (see private_job_folder)
+        folder=Path(out_dir) / ".jobs" if args.slurm else None,
         partition=args.slurm_partition,
         time_min=args.slurm_time,
         cpus=args.slurm_cpus,

@@ -15,14 +15,22 @@ login node), and its local executor runs the same code path on a laptop and in C
 Example (two local processes, one torch thread each)::
 
     >>> from gns_pyro.tasks.likelihood import run_likelihood
-    >>> cluster = Cluster(jobs=2, folder="results/likelihood/.jobs")     # doctest: +SKIP
+    >>> cluster = Cluster(jobs=2)     # doctest: +SKIP
     >>> scatter(run_likelihood, {"data_dir": None, "out_dir": "results/likelihood"}, cluster)
+
+submitit passes functions, arguments and results between the processes as pickles in a job
+folder, and unpickling runs code. So the job folder is private to the run: a fresh directory
+with mode 0700 that this run created (:func:`private_job_folder`), never a folder that others
+can write to, and never one whose entries the run did not create.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import stat
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,7 +47,10 @@ class Cluster:
     :param executor: ``"local"`` (processes on this machine) or ``"slurm"`` (a job array).
     :param threads: torch threads per job; default: this machine's cores shared by the jobs
         (local) or ``cpus`` (Slurm). Never more compute threads than cores.
-    :param folder: submitit's folder for job logs and pickles.
+    :param folder: where this run's private job folder (logs and pickles) is made. ``None``:
+        the system's temporary folder for local jobs (the folder is removed once every job
+        succeeded); Slurm needs a folder the compute nodes see, so ``None`` is refused there.
+        See :func:`private_job_folder`.
     :param partition: Slurm partition (``None``: the cluster's default).
     :param time_min: wall-time limit per job, minutes.
     :param cpus: CPUs per Slurm job.
@@ -52,7 +63,7 @@ class Cluster:
     jobs: int = 1
     executor: str = "local"
     threads: int | None = None
-    folder: str = ".jobs"
+    folder: str | Path | None = None
     partition: str | None = None
     time_min: int = 24 * 60
     cpus: int = 2
@@ -65,6 +76,8 @@ class Cluster:
             raise ValueError(f"executor must be 'local' or 'slurm', got {self.executor!r}")
         if self.jobs < 1:
             raise ValueError(f"jobs must be at least 1, got {self.jobs}")
+        if self.executor == "slurm" and self.folder is None:
+            raise ValueError("Slurm jobs need a job folder on a shared file system")
 
     def threads_per_job(self) -> int:
         """Torch threads each job runs with."""
@@ -112,17 +125,59 @@ def run_shard(function, kwargs: dict, shard: Shard, threads: int, parent: int | 
     return function(**kwargs, shard=shard)
 
 
-def _executor(cluster: Cluster):
+def private_job_folder(root: str | Path | None) -> Path:
+    """A fresh directory for one run's submitit files, which only this user can enter.
+
+    submitit unpickles the results it finds in its folder, so whoever can write there can run
+    code in this process. The folder is made by :func:`tempfile.mkdtemp` (mode 0700, a new
+    name, created atomically): no entry in it predates the run, and no one else can add one.
+
+    :param root: where to make it; ``None``: the system's temporary folder. A given ``root``
+        (and the folder above it) must be a real directory of this user that neither group nor
+        others can write to (else someone could swap it for theirs); it is created with mode
+        0700 if missing.
+    :raises GNSError: naming the folder and what is wrong with it.
+    """
+    if root is None:
+        return Path(tempfile.mkdtemp(prefix="gns-pyro-jobs-"))
+    root = Path(root)
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for folder in (root, root.absolute().parent):
+            _check_private(folder)
+        return Path(tempfile.mkdtemp(prefix="run-", dir=root))
+    except OSError as err:
+        raise GNSError(f"job folder {root}: {err.strerror or err}") from None
+
+
+def _check_private(folder: Path) -> None:
+    info = os.lstat(folder)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise GNSError(f"job folder {folder} is not a plain directory (a link or a file)")
+    if info.st_uid != os.getuid():
+        raise GNSError(
+            f"job folder {folder} belongs to another user (uid {info.st_uid}); submitit's "
+            "pickles run code when read, so they must live in a folder of your own"
+        )
+    if info.st_mode & 0o022:
+        raise GNSError(
+            f"job folder {folder} can be written by group or others (mode "
+            f"{stat.S_IMODE(info.st_mode):o}); submitit's pickles run code when read: "
+            f"run 'chmod go-w {folder}' or choose another --out"
+        )
+
+
+def _executor(cluster: Cluster, folder: Path):
     import submitit
 
     threads = cluster.threads_per_job()
     # the thread caps must be in the environment before torch starts in the job
     setup = [f"export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"]
     if cluster.executor == "local":
-        executor = submitit.LocalExecutor(folder=cluster.folder)
+        executor = submitit.LocalExecutor(folder=folder)
         executor.update_parameters(timeout_min=cluster.time_min, setup=setup)
     else:
-        executor = submitit.SlurmExecutor(folder=cluster.folder)
+        executor = submitit.SlurmExecutor(folder=folder)
         params = {
             "time": cluster.time_min,
             "cpus_per_task": cluster.cpus,
@@ -148,8 +203,8 @@ def scatter(function, kwargs: dict, cluster: Cluster, progress=None) -> list:
     :returns: the jobs' return values in shard order (``[]`` when ``cluster.wait`` is false).
     :raises GNSError: naming the failed job and its log file.
     """
-    Path(cluster.folder).mkdir(parents=True, exist_ok=True)
-    executor = _executor(cluster)
+    folder = private_job_folder(cluster.folder)
+    executor = _executor(cluster, folder)
     parent = os.getpid() if cluster.executor == "local" else None
     threads = cluster.threads_per_job()
     n = cluster.jobs
@@ -171,12 +226,19 @@ def scatter(function, kwargs: dict, cluster: Cluster, progress=None) -> list:
                     if progress is not None:
                         progress.update(f"job {i + 1}/{n} finished")
             time.sleep(0.5)
-    except BaseException:  # Ctrl-C or a failed job: stop the others too
+    except BaseException:  # Ctrl-C or a failed job: stop the others too (the log stays)
         for job in jobs:
             if not job.done():
                 job.cancel(check=False)
         raise
+    if cluster.executor == "local":  # every job succeeded: its logs and pickles are spent
+        discard_job_folder(folder)
     return results
+
+
+def discard_job_folder(folder: Path) -> None:
+    """Remove a finished run's job folder (tests replace this to read the jobs' logs)."""
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _result(job, i: int, n: int):

@@ -245,7 +245,9 @@ def test_shards_are_contiguous_blocks_that_cover_every_trial_once():
 
 
 @pytest.mark.data
-def test_two_local_submitit_jobs_parse_each_image_once(tmp_path, omniglot_dir, capsys):
+def test_two_local_submitit_jobs_parse_each_image_once(
+    tmp_path, omniglot_dir, capsys, kept_job_folders
+):
     """A two-class run classified by two local jobs: images are parsed in a first stage (two
     each), trials in a second; the merged summary reads both trials back."""
     import shutil
@@ -268,7 +270,9 @@ def test_two_local_submitit_jobs_parse_each_image_once(tmp_path, omniglot_dir, c
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["trials"] == 2 and summary["reused"] == 2 and summary["missing"] == 0
     assert len(list((tmp_path / "out" / "parses" / "run03").glob("*.pt"))) == 4
-    logs = sorted((tmp_path / "out" / ".jobs").glob("*_log.err"))
+    assert not (tmp_path / "out" / ".jobs").exists()  # job pickles never live in --out
+    assert len(kept_job_folders) == 2  # one private folder per stage
+    logs = sorted(log for jobs in kept_job_folders for log in jobs.glob("*_log.err"))
     parsed = [line for log in logs for line in log.read_text().splitlines() if "parse " in line]
     assert len(parsed) == 4  # stage 1: four images, each parsed by one job
     assert main([*argv, "--summarize"]) == 0

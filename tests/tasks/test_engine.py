@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -91,6 +92,15 @@ JOBS = textwrap.dedent(
     def report_and_sleep(pid_file, shard):
         Path(pid_file).write_text(str(os.getpid()))
         time.sleep(60)
+
+    def die(shard):
+        os._exit(3)  # killed, say: no result of its own
+
+    def job_folder(shard):
+        import stat
+        import submitit
+        folder = submitit.JobEnvironment().paths.folder
+        return str(folder), stat.S_IMODE(os.stat(folder).st_mode)
     """
 )
 
@@ -157,3 +167,82 @@ def test_ctrl_c_stops_the_parent_and_cancels_its_jobs(job_module, tmp_path):
     if not _is_zombie(worker):
         os.kill(worker, signal.SIGKILL)
         pytest.fail("the job outlived its interrupted parent")
+
+
+class PlantedPickle:
+    """Unpickling this creates ``marker``: what an attacker would put in a shared folder."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_pickle_planted_in_the_result_folder_never_runs(job_module, tmp_path):
+    """Local jobs keep their pickles in a fresh private folder, not in OUT/.jobs.
+
+    A job that dies leaves no result pickle of its own; submitit then reads whatever is at the
+    result's name, so a folder others can write to would hand the parent their pickle."""
+    import argparse
+    import pickle
+
+    from gns_pyro.cli.common import cluster_from_args
+    from gns_pyro.errors import GNSError
+    from gns_pyro.tasks.engine import scatter
+
+    out, marker = tmp_path / "out", tmp_path / "planted-pickle-ran"
+    (out / ".jobs").mkdir(parents=True)
+    planted = pickle.dumps(PlantedPickle(marker))
+    first = os.getpid()  # local job ids are process ids: plant one for each likely id
+    for pid in range(first, first + 3000):
+        for name in (f"{pid}_0_result.pkl", f"{pid}_result.pkl", f"{pid}_submitted.pkl"):
+            (out / ".jobs" / name).write_bytes(planted)
+    flags = dict(summarize=False, shard=None, workers=2, slurm=False, no_wait=False)
+    flags.update(threads=1, slurm_partition=None, slurm_time=10, slurm_cpus=1)
+    flags.update(slurm_gpus=0, slurm_mem=1)
+    cluster = cluster_from_args(argparse.Namespace(**flags), out)
+    with pytest.raises(GNSError, match="did not finish"):
+        scatter(job_module.die, {}, cluster)
+    assert not marker.exists()
+    pickle.loads(planted)  # the plant itself works: it would have run
+    assert marker.exists()
+
+
+def test_the_job_folder_is_private_to_the_run_and_removed_after_it(job_module, tmp_path):
+    from gns_pyro.tasks.engine import Cluster, scatter
+
+    root = tmp_path / "jobs"
+    [(folder, mode)] = scatter(job_module.job_folder, {}, Cluster(jobs=1, folder=root))
+    assert Path(folder).parent == root and mode == 0o700
+    assert not Path(folder).exists() and list(root.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["root", "parent"])
+def test_a_job_folder_others_can_write_to_is_refused(tmp_path, where):
+    from gns_pyro.errors import GNSError
+    from gns_pyro.tasks.engine import private_job_folder
+
+    root = tmp_path / "shared" / ".jobs"
+    root.mkdir(parents=True)
+    (root if where == "root" else root.parent).chmod(0o777)
+    with pytest.raises(GNSError, match=r"can be written by group or others .*chmod go-w"):
+        private_job_folder(root)
+    assert list(root.iterdir()) == []
+
+
+def test_a_linked_job_folder_is_refused(tmp_path):
+    from gns_pyro.errors import GNSError
+    from gns_pyro.tasks.engine import private_job_folder
+
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / ".jobs").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(GNSError, match="not a plain directory"):
+        private_job_folder(tmp_path / ".jobs")
+
+
+def test_slurm_jobs_need_a_shared_job_folder():
+    from gns_pyro.tasks.engine import Cluster
+
+    with pytest.raises(ValueError, match="shared file system"):
+        Cluster(jobs=2, executor="slurm")

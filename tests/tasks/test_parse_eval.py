@@ -52,7 +52,9 @@ def test_parse_eval_command(omniglot_dir, tmp_path, capsys):
 
 
 @pytest.mark.data
-def test_likelihood_on_two_local_submitit_jobs_then_summarize(omniglot_dir, tmp_path, capsys):
+def test_likelihood_on_two_local_submitit_jobs_then_summarize(
+    omniglot_dir, tmp_path, capsys, kept_job_folders
+):
     """The engine end to end: two submitit LocalExecutor jobs (one image each), merged."""
     argv = ["likelihood", "--data-dir", str(omniglot_dir), "--n", "2", "--k", "1"]
     argv += ["--polish-steps", "1", "--out", str(tmp_path), "--json"]
@@ -60,7 +62,9 @@ def test_likelihood_on_two_local_submitit_jobs_then_summarize(omniglot_dir, tmp_
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["images"] == 2 and summary["modes"] == 2 and summary["reused"] == 2
     assert len(list(tmp_path.glob("*.json"))) == 2
-    logs = list((tmp_path / ".jobs").glob("*_log.err"))
+    assert not (tmp_path / ".jobs").exists()  # job pickles never live in --out
+    [jobs] = kept_job_folders
+    logs = list(jobs.glob("*_log.err"))
     assert len(logs) == 2  # two jobs ran, each with its own log
     assert main([*argv, "--summarize"]) == 0  # read back, nothing redone
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

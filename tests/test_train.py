@@ -54,7 +54,7 @@ def test_train_resume_and_record(omniglot_dir, tmp_path, capsys):
 def test_resume_with_other_settings_is_refused(omniglot_dir, tmp_path):
     settings = TrainSettings(epochs=1, max_drawings=30, batch_size=30)
     train_type_prior(tmp_path, settings, data_dir=omniglot_dir, progress=False)
-    with pytest.raises(Exception, match="other settings"):
+    with pytest.raises(Exception, match=r"other settings \(batch_size: 30 then, 20 now\)"):
         train_type_prior(
             tmp_path,
             TrainSettings(epochs=1, max_drawings=30, batch_size=20),
@@ -412,3 +412,22 @@ def test_training_with_extra_strokes_keeps_the_official_validation_characters(
     sources = record["data"]["stroke_sources"]
     assert sources[-1]["extra"] and sources[-1]["overlapping"] > 0
     assert record["settings"]["strokes"] == [str(reconstructed_strokes)]
+
+
+def test_resume_accepts_the_same_stroke_file_spelled_another_way(tmp_path, monkeypatch):
+    """A checkpoint records --strokes as given; a relative and an absolute path to the same
+    file are the same setting, another file is not."""
+    import dataclasses
+
+    from gns_pyro.errors import GNSError
+    from gns_pyro.train.settings import check_resumable
+
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path / "data")
+    absolute = TrainSettings(strokes=(str(tmp_path / "strokes_background.zip"),))
+    saved = dataclasses.asdict(TrainSettings(strokes=("../strokes_background.zip",)))
+    check_resumable(saved, absolute, tmp_path / "checkpoint.pt")
+    check_resumable({**saved, "epochs": 3}, absolute, tmp_path / "checkpoint.pt")
+    other = TrainSettings(strokes=(str(tmp_path / "other.zip"),))
+    with pytest.raises(GNSError, match=r"other settings \(strokes: "):
+        check_resumable(saved, other, tmp_path / "checkpoint.pt")

@@ -157,12 +157,21 @@ def check_resumable(saved: dict, settings: TrainSettings, checkpoint_path: Path)
     :param saved: the checkpoint's ``settings`` entry, as written.
     :raises GNSError: the checkpoint was made with other settings.
     """
-    same = {k: v for k, v in checkpoint_settings(saved).items() if k != "epochs"}
-    if same != {k: v for k, v in dataclasses.asdict(settings).items() if k != "epochs"}:
+    then, now = checkpoint_settings(saved), dataclasses.asdict(settings)
+    differ = [k for k in sorted(set(then) | set(now)) if k != "epochs" and _differ(k, then, now)]
+    if differ:
+        changes = "; ".join(f"{k}: {then.get(k)!r} then, {now.get(k)!r} now" for k in differ)
         raise GNSError(
-            f"{checkpoint_path} was made with other settings {saved}; "
+            f"{checkpoint_path} was made with other settings ({changes}); "
             "use another --out or the same settings"
         )
+
+
+def _differ(key: str, then: dict, now: dict) -> bool:
+    if key == "strokes":  # the same files, however the path was spelled
+        resolve = lambda paths: [Path(p).resolve() for p in paths or ()]  # noqa: E731
+        return resolve(then.get(key)) != resolve(now.get(key))
+    return then.get(key) != now.get(key)
 
 
 def _shapes(config: dict) -> dict:

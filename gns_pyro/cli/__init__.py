@@ -6,8 +6,9 @@ function that registers it and sets ``func`` on its parser; the options several 
 are in :mod:`gns_pyro.cli.common` and the checked argument types in
 :mod:`gns_pyro.cli.argtypes`. A command translates its flags into the library's typed settings
 and job specs, calls the library, and prints the result; ``main`` only dispatches. Errors of
-gns-pyro's own (:class:`gns_pyro.errors.GNSError`) are printed as one line and exit with
-status 2, never as a traceback; Ctrl-C exits with status 130.
+gns-pyro's own (:class:`gns_pyro.errors.GNSError`), operating-system errors and bad values
+are printed as one line and exit with status 2, never as a traceback (``--debug`` shows it);
+Ctrl-C exits with status 130 (:func:`main` is the one error boundary).
 
 Shell::
 
@@ -41,6 +42,11 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _DefaultsFormatter)
         super().__init__(*args, **kwargs)
 
+    def error(self, message: str):
+        """A bad flag is one line too (argparse prints the usage above it): the usage is in
+        ``--help``."""
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``gns-pyro`` argument parser with every subcommand registered."""
@@ -62,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generative neuro-symbolic models of handwritten characters (Pyro).",
     )
     parser.add_argument("--version", action="version", version=f"gns-pyro {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error (also GNS_PYRO_DEBUG=1)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     data.add_parser(subparsers)
@@ -96,23 +107,69 @@ def _every_command_has_quiet(subparsers) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status.
 
-    Errors of gns-pyro's own are one line on stderr with status 2; Ctrl-C gives status 130.
+    The one error boundary of the command line: from its first line (the commands' imports
+    included), gns-pyro's own errors, operating-system errors (permission, no space, a name
+    too long, a file where a folder should be, ...), bad values and running out of memory are
+    one line on stderr naming the path or value, with status 2; Ctrl-C is status 130. Any
+    other exception is a bug: one line saying so, status 1. ``--debug`` (or
+    ``GNS_PYRO_DEBUG=1``) shows the traceback instead.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    import os
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("GNS_PYRO_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]  # accepted anywhere on the line
     try:
-        result = args.func(args)
-    except GNSError as err:
-        print(f"gns-pyro: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("gns-pyro: interrupted", file=sys.stderr)
-        return 130
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        return int(args.func(args) or 0)
     except BrokenPipeError:
         # whoever read our output stopped (`gns-pyro ... | head`): not an error of ours; point
         # stdout at /dev/null so that Python's flush at exit does not complain either
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    return int(result or 0)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        _say("interrupted")
+        return 130
+    except (GNSError, OSError, ValueError, OverflowError, MemoryError, RecursionError) as err:
+        if debug:
+            raise
+        _say(f"error: {describe_error(err)}")
+        return 2
+    except Exception as err:  # a bug of ours: say so in one line, the traceback on request
+        if debug:
+            raise
+        _say(
+            f"internal error: {type(err).__name__}: {_one_line(str(err))} (please report it; "
+            "rerun with --debug for the traceback)"
+        )
+        return 1
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for an error the user can act on: gns-pyro's message, or for an operating-
+    system error what went wrong and with which path."""
+    if isinstance(err, GNSError):
+        return _one_line(str(err))
+    if isinstance(err, OSError) and err.strerror:
+        paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
+        return f"{paths}: {err.strerror}" if paths else err.strerror
+    if isinstance(err, MemoryError):
+        return "out of memory (ask for less: fewer items, a smaller --n or --k)"
+    if isinstance(err, RecursionError):
+        return "input nested too deeply"
+    return _one_line(f"{type(err).__name__}: {err}")
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _say(message: str) -> None:
+    try:
+        print(f"gns-pyro: {message}", file=sys.stderr)
+    except OSError:  # stderr itself is gone: nothing more to say
+        pass

@@ -1,0 +1,109 @@
+"""``gns-pyro``'s one error boundary: every error a user can act on is one line on stderr with
+status 2 (130 for Ctrl-C), a bug is one line with status 1, and ``--debug`` shows tracebacks."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+import gns_pyro.cli as cli
+from gns_pyro.errors import DataError
+
+
+def command_raising(monkeypatch, error: BaseException) -> None:
+    """Make ``gns-pyro sample`` raise ``error`` once it runs."""
+    real = cli.build_parser
+
+    def build_parser():
+        parser = real()
+        sample = parser._subparsers._group_actions[0].choices["sample"]
+
+        def fail(args):
+            raise error
+
+        sample.set_defaults(func=fail)
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", build_parser)
+
+
+@pytest.mark.parametrize(
+    "error, line",
+    [
+        (
+            OSError(errno.ENOSPC, "No space left on device", "/full/out/a.png"),
+            "gns-pyro: error: /full/out/a.png: No space left on device",
+        ),
+        (
+            PermissionError(errno.EACCES, "Permission denied", "/ro/out"),
+            "gns-pyro: error: /ro/out: Permission denied",
+        ),
+        (
+            OSError(errno.ENAMETOOLONG, "File name too long", "x" * 300),
+            "gns-pyro: error: " + "x" * 300 + ": File name too long",
+        ),
+        (
+            OSError(errno.ELOOP, "Too many levels of symbolic links", "/a", None, "/b"),
+            "gns-pyro: error: /a -> /b: Too many levels of symbolic links",
+        ),
+        (DataError("image.png is blank"), "gns-pyro: error: image.png is blank"),
+        (
+            ValueError("k must be at least 1,\ngot 0"),
+            "gns-pyro: error: ValueError: k must be at least 1, got 0",
+        ),
+        (
+            RecursionError("maximum recursion depth exceeded"),
+            "gns-pyro: error: input nested too deeply",
+        ),
+        (
+            MemoryError(),
+            "gns-pyro: error: out of memory (ask for less: fewer items, a smaller --n or --k)",
+        ),
+    ],
+)
+def test_an_error_the_user_can_act_on_is_one_line_with_status_2(monkeypatch, capsys, error, line):
+    command_raising(monkeypatch, error)
+    assert cli.main(["sample"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == line + "\n"
+
+
+def test_ctrl_c_anywhere_in_main_is_status_130(monkeypatch, capsys):
+    """Also while the commands are imported (building the parser imports torch)."""
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["sample"]) == 130
+    assert capsys.readouterr().err == "gns-pyro: interrupted\n"
+
+
+def test_a_bug_is_one_line_asking_for_a_report(monkeypatch, capsys):
+    command_raising(monkeypatch, KeyError("stroke_mask"))
+    assert cli.main(["sample"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("gns-pyro: internal error: KeyError: 'stroke_mask' (please report it")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("how", ["flag first", "flag last", "environment"])
+def test_debug_shows_the_traceback(monkeypatch, how):
+    command_raising(monkeypatch, OSError(errno.ENOSPC, "No space left on device", "/full"))
+    argv = ["sample"]
+    if how == "environment":
+        monkeypatch.setenv("GNS_PYRO_DEBUG", "1")
+    else:
+        argv = ["--debug", *argv] if how == "flag first" else [*argv, "--debug"]
+    with pytest.raises(OSError, match="No space left"):
+        cli.main(argv)
+
+
+def test_a_bad_flag_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["sample", "--n", "many"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "usage" not in err
+    assert err.startswith("gns-pyro sample: error: argument --n") and "--help" in err

@@ -27,6 +27,7 @@ import math
 import pyro
 import torch
 
+from gns_pyro.errors import GNSError
 from gns_pyro.models.character import CharacterParts
 from gns_pyro.models.type_prior import generate_type, type_log_prob
 from gns_pyro.parses import Parses, Tokens
@@ -61,6 +62,10 @@ def sample_types(
     with pyro.validation_enabled(False):
         types = generate_type(parts, batch_size=n, temperature=temperature, max_parts=max_strokes)
         log_prob = type_log_prob(parts, types)
+    if not (torch.isfinite(types.locations).all() and torch.isfinite(log_prob).all()):
+        raise GNSError(
+            f"sampling at temperature {temperature} gave non-finite strokes or log-probabilities"
+        )
     return types, log_prob
 
 

@@ -78,6 +78,18 @@ def positive_float(text: str) -> float:
     return value
 
 
+def temperature(text: str) -> float:
+    """A sampling temperature within the range the samplers accept."""
+    from gns_pyro.models.type_prior import MAX_TEMPERATURE, MIN_TEMPERATURE
+
+    value = positive_float(text)
+    if not MIN_TEMPERATURE <= value <= MAX_TEMPERATURE:
+        raise argparse.ArgumentTypeError(
+            f"a temperature must be in [{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}], got {text}"
+        )
+    return value
+
+
 def nonnegative_float(text: str) -> float:
     """A finite number >= 0."""
     try:

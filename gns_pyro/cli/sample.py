@@ -40,9 +40,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--temperature",
-        type=argtypes.positive_float,
+        type=argtypes.temperature,
         default=0.5,
-        help="default 0.5 (new concepts)",
+        help="0.01 to 100; default 0.5 (new concepts)",
     )
     p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument(

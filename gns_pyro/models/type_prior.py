@@ -33,6 +33,9 @@ from gns_pyro.models.domain import TeacherForcing
 from gns_pyro.models.sites import stop_site, stop_value, types_plate
 from gns_pyro.models.traces import trace_log_prob
 
+#: Sampling temperatures accepted by :func:`generate_type` (and ``--temperature``).
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 100.0
+
 
 def generate_type(
     parts,
@@ -55,8 +58,11 @@ def generate_type(
     :param max_parts: cap on parts (default ``parts.max_parts``).
     :param plate: the plate of types when composed into a larger model.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    if not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
+        # outside this range the scaled mixtures under- or overflow in float32 (NaN samples)
+        raise ValueError(
+            f"temperature must be in [{MIN_TEMPERATURE}, {MAX_TEMPERATURE}], got {temperature}"
+        )
     pyro.module("type_prior", parts)
     max_parts = parts.max_parts if max_parts is None else max_parts
     if parses is None:

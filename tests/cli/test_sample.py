@@ -84,3 +84,27 @@ def test_sample_statistics_count_ink_inside_the_domains_own_frame():
     assert 0 < stats["fraction_inside_frame"] < 1  # the check can go either way here
     f = sum(inside) / 30
     assert stats["fraction_inside_frame_se"] == pytest.approx((f * (1 - f) / 30) ** 0.5, rel=1e-5)
+
+
+@pytest.mark.parametrize("value", ["1e39", "1e-46", "0.001", "101"])
+def test_sample_refuses_temperatures_outside_the_range(value, capsys):
+    with pytest.raises(SystemExit):
+        main(["sample", "--temperature", value])
+    assert "a temperature must be in [0.01, 100]" in capsys.readouterr().err
+
+
+def test_a_sampler_giving_non_finite_values_is_an_error(monkeypatch):
+    """Whatever the cause, sample_types never hands NaN strokes on."""
+    import gns_pyro.sample as sample_module
+    from gns_pyro.errors import GNSError
+
+    real = sample_module.generate_type
+
+    def broken(*args, **kwargs):
+        types = real(*args, **kwargs)
+        types.locations[0] = float("nan")
+        return types
+
+    monkeypatch.setattr(sample_module, "generate_type", broken)
+    with pytest.raises(GNSError, match="non-finite"):
+        sample_module.sample_types(2, 1.0, seed=0)

@@ -107,8 +107,11 @@ def test_stroke_cap_and_temperature(parts):
     assert "stop_1" not in trace.nodes and "stop_0" in trace.nodes
     cold = generate_type(parts, batch_size=10, temperature=0.5)
     assert torch.isfinite(cold.offsets).all()
-    with pytest.raises(ValueError, match="temperature"):
-        generate_type(parts, batch_size=2, temperature=0)
+    for extreme in (0, 1e-46, 1e39, float("nan")):
+        with pytest.raises(ValueError, match=r"temperature must be in \[0.01, 100"):
+            generate_type(parts, batch_size=2, temperature=extreme)
+    for edge in (0.01, 100.0):  # the ends of the range still give finite strokes
+        assert torch.isfinite(generate_type(parts, batch_size=4, temperature=edge).offsets).all()
     with pytest.raises(ValueError, match="batch_size"):
         generate_type(parts)
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from gns_pyro.fileio import atomic_write_bytes
+from gns_pyro.reading import load_tensors
 
 #: Version of the feature definition; cached indexes of another version are rebuilt.
 FEATURE_VERSION = 1
@@ -85,7 +86,7 @@ class BackgroundIndex:
             path = cache / f"nearest-v{FEATURE_VERSION}-{tag}.pt"
             if path.exists():
                 try:
-                    saved = torch.load(path, weights_only=True)
+                    saved = load_tensors(path, "nearest_cache")
                     return cls(list(saved["keys"]), saved["features"])
                 except Exception:  # damaged cache: rebuild
                     pass

@@ -15,7 +15,6 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch
 from gns_pyro.errors import WeightsError
 from gns_pyro.fileio import atomic_write_bytes, file_sha256
 from gns_pyro.models.character import CharacterParts
+from gns_pyro.reading import UntrustedFile, check_file, read_json
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 TYPE_PRIOR_WEIGHTS = WEIGHTS_DIR / "type_prior.pt"
@@ -44,8 +44,8 @@ def _check_against_record(path: Path) -> None:
     if not record_path.is_file():
         return  # a user's own weights without a record: nothing to check against
     try:
-        expected = json.loads(record_path.read_text()).get("weights_sha256")
-    except (OSError, json.JSONDecodeError, AttributeError):
+        expected = read_json(record_path, "record").get("weights_sha256")
+    except (OSError, UntrustedFile, AttributeError):
         raise WeightsError(f"the record {record_path} beside {path} is not readable JSON") from None
     if expected is not None and file_sha256(path) != expected:
         raise WeightsError(
@@ -109,11 +109,12 @@ def load_type_prior(
         architecture.
     """
     path = Path(path) if path is not None else TYPE_PRIOR_WEIGHTS
-    if not path.is_file():
+    if not path.exists():
         raise WeightsError(
             f"no trained weights at {path}; train them with `gns-pyro train` "
             "(or reinstall gns-pyro, which ships them)"
         )
+    check_file(path, "weights")  # a regular file of sane size, before it is hashed or read
     _check_against_record(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)

@@ -123,7 +123,7 @@ IMAGE_CASES = {
     "many_pieces": "pieces",
     "noise": "ink",
     "noise_20": "pieces",
-    "folder": "not found",
+    "folder": "is a folder, not a regular file",
     "missing": "not found",
     "zip_renamed": "not a readable image",
 }

@@ -30,6 +30,7 @@ from gns_pyro.data.preprocess import SplineSettings, drawing_to_splines, motor_t
 from gns_pyro.errors import DataError
 from gns_pyro.fileio import atomic_write_bytes
 from gns_pyro.parses import Parses
+from gns_pyro.reading import load_tensors
 from gns_pyro.splines import path_length
 
 #: Bumped when the processing itself changes, so old caches are not reused.
@@ -130,6 +131,7 @@ def _cache_key(data: Omniglot, split: str, alphabets: list[str], settings: Splin
 
 
 # what a damaged, truncated or foreign cache file raises when loaded without running code
+# UntrustedFile (not a regular file, too large, not loadable) is a ValueError
 _UNREADABLE = (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, TypeError, ValueError)
 
 
@@ -168,7 +170,7 @@ def load_spline_dataset(
         if use_cache and path.exists():
             # weights_only: a cache file holds tensors, lists and strings, never code to run
             try:
-                saved = torch.load(path, weights_only=True, map_location="cpu")
+                saved = load_tensors(path, "spline_cache")
                 return SplineDataset(
                     Parses(**saved["parses"]),
                     *saved["labels"],

@@ -36,6 +36,7 @@ from tqdm import tqdm  # plain bar: tqdm.auto warns in Jupyter without ipywidget
 
 from gns_pyro.data.omniglot import count_runs_zip, count_zip, resolve_data_dir
 from gns_pyro.errors import DataError
+from gns_pyro.reading import check_file, open_zip
 
 BASE_URL = "https://github.com/brendenlake/omniglot/raw/master/python"
 """Where the official files live; ``--base-url`` replaces it (a mirror, or a local folder)."""
@@ -175,6 +176,7 @@ def _as_url(base_url: str) -> str:
 
 def _md5_of(path: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)
+    check_file(path, "zip")  # a regular file of sane size: a FIFO would block the read
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             digest.update(chunk)
@@ -193,9 +195,9 @@ def _problem(path: Path, spec: OfficialFile, md5: str, *, strict_md5: bool = Fal
         if strict_md5:
             return f"checksum mismatch (MD5 {md5}, expected {spec.md5})"
     try:
-        with zipfile.ZipFile(path) as zf:
+        with open_zip(path) as zf:
             bad = zf.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:  # UntrustedFile too
         return f"not a valid zip file ({err})"
     if bad is not None:
         return f"zip entry {bad} is corrupt (CRC check failed)"

@@ -32,6 +32,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from gns_pyro.errors import DataError, DataNotFoundError
+from gns_pyro.reading import read_bytes
 
 #: Side length in pixels of every Omniglot image (the frame of the Omniglot domain).
 OMNIGLOT_IMAGE_SIZE = 105
@@ -87,10 +88,10 @@ def load_image(
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         name = name or str(path)
-        if not path.is_file():
+        if not path.exists():
             raise DataNotFoundError(f"image file not found: {path}")
         try:
-            data = path.read_bytes()
+            data = read_bytes(path, "image")
         except OSError as err:
             raise DataError(f"cannot read image file {path}: {err}") from err
         if resize:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from gns_pyro.errors import DataError, DataNotFoundError
+from gns_pyro.reading import read_bytes
 
 #: side of the KanjiVG canvas, in its own units (pixels at scale 1)
 CANVAS = 109
@@ -91,9 +92,9 @@ def read_kanji(source: str | os.PathLike | bytes, name: str | None = None) -> Ka
     else:
         path = Path(source)
         name = name or str(path)
-        if not path.is_file():
+        if not path.exists():
             raise DataNotFoundError(f"KanjiVG file not found: {path}")
-        data, codepoint = path.read_bytes(), path.stem
+        data, codepoint = read_bytes(path, "drawing"), path.stem
     try:
         root = ET.fromstring(data)
     except ET.ParseError as err:

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from gns_pyro.data.location import download_hint
 from gns_pyro.errors import DataError, DataNotFoundError
+from gns_pyro.reading import open_zip, read_bytes, read_zip_member
 
 #: File extension of each kind of drawing file.
 EXTENSIONS = {"images": ".png", "strokes": ".txt"}
@@ -65,7 +66,7 @@ class FolderSource(Source):
     def read(self, name: str) -> bytes:
         path = self.path / name
         try:
-            return path.read_bytes()
+            return read_bytes(path, "drawing")
         except FileNotFoundError as err:
             raise DataNotFoundError(f"file not found: {path}") from err
         except OSError as err:
@@ -87,7 +88,7 @@ class ZipSource(Source):
     def _handle(self) -> zipfile.ZipFile:
         if self._zip is None or self._pid != os.getpid():
             try:
-                self._zip = zipfile.ZipFile(self.path)
+                self._zip = open_zip(self.path)
             except FileNotFoundError as err:
                 raise DataNotFoundError(f"file not found: {self.path}") from err
             except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
@@ -100,7 +101,7 @@ class ZipSource(Source):
 
     def read(self, name: str) -> bytes:
         try:
-            return self._handle().read(name)
+            return read_zip_member(self._handle(), name, "drawing")
         except KeyError as err:
             raise DataNotFoundError(f"{self.path}: no entry {name!r}") from err
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as err:
@@ -150,9 +151,7 @@ def open_extra_strokes(path: str | os.PathLike) -> tuple[str, Source]:
     if not path.exists():
         raise DataNotFoundError(f"stroke source not found: {path}")
     name = path.name[: -len(".zip")] if path.name.endswith(".zip") else path.name
-    split = next(
-        (s for s in ("background", "evaluation") if name.startswith(f"strokes_{s}")), None
-    )
+    split = next((s for s in ("background", "evaluation") if name.startswith(f"strokes_{s}")), None)
     if split is None:
         raise DataError(
             f"{path}: an extra stroke source is a zip or folder named strokes_background... or "

@@ -30,6 +30,7 @@ from gns_pyro.inference.refinement import RefineSettings, RefitSettings, RefitSt
 from gns_pyro.parses import Parses, Tokens
 from gns_pyro.pretrained import weights_digest
 from gns_pyro.progress import Progress
+from gns_pyro.reading import load_tensors
 from gns_pyro.tasks.engine import Cluster, scatter
 from gns_pyro.tasks.results import ResultStore, Shard, image_digest
 
@@ -202,14 +203,15 @@ def _load_posterior(path: Path, key: dict) -> Posterior | None:
     """The cached parse at ``path``, or None if it is missing, damaged, or was made from
     anything else than ``key`` says (settings, weights, image).
 
-    Loaded with ``weights_only=True``: a cache file holds tensors and plain values only, so
-    a tampered file cannot run code.
+    Read through the reading boundary (:func:`gns_pyro.reading.load_tensors`): a regular file
+    of bounded size holding tensors and plain values only, so a tampered file cannot run code;
+    a cache with a non-finite number in it is not trusted either.
     """
     try:
-        d = torch.load(path, weights_only=True, map_location="cpu")
+        d = load_tensors(path, "parse_cache")
         if d.get("key") != json.dumps(key, sort_keys=True):
             return None
-        return Posterior(
+        post = Posterior(
             d["image"],
             Parses(**d["types"]),
             Tokens(**d["tokens"]),
@@ -218,6 +220,10 @@ def _load_posterior(path: Path, key: dict) -> Posterior | None:
         )
     except Exception:  # missing, damaged or foreign: parse again
         return None
+    values = [post.log_weights, *dataclasses.asdict(post.types).values()]
+    values += dataclasses.asdict(post.tokens).values()
+    floats = [v for v in values if torch.is_tensor(v) and v.is_floating_point()]
+    return post if all(bool(torch.isfinite(v).all()) for v in floats) else None
 
 
 def cached_posterior(
@@ -276,6 +282,10 @@ def classify_run(
     for item in items:
         key = {**common, "test": image_digest(run.test[item]), "truth": run.labels[item]}
         saved = store.get(f"{run.name}_{item}", key)
+        if saved is not None and (
+            not consistent_trial(saved, classes) or saved.get("truth") != run.labels[item]
+        ):
+            saved = None  # a hand-edited or damaged result contradicts itself: redo it
         if saved is not None or summarize:
             if saved is not None:
                 results.append(saved)
@@ -311,6 +321,25 @@ def classify_run(
         progress.update(f"{item} {verdict}, {result['seconds']:.0f} s")
     progress.close()
     return results
+
+
+def consistent_trial(result: dict, classes: list[str]) -> bool:
+    """Whether a saved trial agrees with itself: its scores are finite numbers for exactly
+    the run's classes, the prediction is their best, and ``correct`` says whether that is the
+    truth. A result that fails is not trusted (and recomputed)."""
+    try:
+        scores = result["scores"]
+        if sorted(scores) != sorted(classes):
+            return False
+        values = [float(scores[c]) for c in classes]
+        finite = [v for v in values if v == v and abs(v) != float("inf")]
+        if not finite or any(v != v or v == float("inf") for v in values):
+            return False
+        best = classes[max(range(len(classes)), key=lambda i: values[i])]
+        predicted = result["predicted"]
+        return predicted == best and result["correct"] is (predicted == result["truth"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
 
 
 def summarize_trials(results: list[dict], wall_seconds: float) -> dict:

@@ -13,7 +13,6 @@ Shell::
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE
 from gns_pyro.errors import GNSError
 from gns_pyro.progress import Progress
+from gns_pyro.reading import read_json
 from gns_pyro.tasks.results import ResultStore, image_digest
 
 
@@ -78,8 +78,8 @@ def run_kanji_eval(
         raise GNSError("--weights: give the type prior trained with `gns-pyro train --data kanji`")
     record_path = Path(weights).with_suffix(".json")
     try:
-        record = json.loads(record_path.read_text())
-    except (OSError, json.JSONDecodeError):
+        record = read_json(record_path, "record")
+    except (OSError, ValueError):  # UntrustedFile is a ValueError too
         raise GNSError(f"no readable training record {record_path} beside {weights}") from None
     files = held_out_files(record, folder)
     parts = load_type_prior(weights, device=device)

@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from gns_pyro.fileio import atomic_write_bytes
+from gns_pyro.reading import UntrustedFile, read_json
 
 
 def seeded_subset(count: int, n: int, seed: int) -> list[int]:
@@ -90,8 +91,8 @@ def read_result(path: Path) -> dict | None:
     """A saved result, or None when it is missing, unreadable or not a JSON object (then it is
     redone)."""
     try:
-        saved = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        saved = read_json(path, "result")
+    except (OSError, UntrustedFile):
         return None
     return saved if isinstance(saved, dict) else None
 

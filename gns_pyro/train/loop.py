@@ -24,6 +24,7 @@ from gns_pyro.models.character import CharacterParts
 from gns_pyro.models.frame import frame_penalty
 from gns_pyro.models.type_prior import generate_type, type_log_prob
 from gns_pyro.parses import Parses
+from gns_pyro.reading import check_file
 from gns_pyro.train.augment import augment
 from gns_pyro.train.settings import (
     TrainSettings,
@@ -238,6 +239,7 @@ def start_or_resume(
         load_initial_weights(parts, settings.init_weights)
     if not (resume and checkpoint_path.exists()):
         return state
+    check_file(checkpoint_path, "checkpoint")  # a regular file of sane size (no FIFO, device)
     try:  # weights_only: a checkpoint holds tensors, numbers and settings, never code to run
         ckpt = torch.load(checkpoint_path, map_location=device, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as err:

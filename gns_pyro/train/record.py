@@ -6,7 +6,6 @@ them; :func:`install_weights` makes a finished run the package's shipped weights
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 import shutil
 from pathlib import Path
@@ -24,6 +23,7 @@ from gns_pyro.pretrained import (
     load_type_prior,
     save_type_prior,
 )
+from gns_pyro.reading import read_json
 from gns_pyro.train.loop import (
     TrainState,
     evaluate_nll,
@@ -127,8 +127,8 @@ def _initial_weights_record(settings: TrainSettings, val: SplineDataset) -> dict
     start = load_type_prior(settings.init_weights)
     record_path = Path(settings.init_weights).with_suffix(".json")
     try:
-        record = json.loads(record_path.read_text())
-    except (OSError, ValueError):
+        record = read_json(record_path, "record")
+    except (OSError, ValueError):  # UntrustedFile is a ValueError too
         record = None  # weights without a (readable) record: nothing more to keep
     return {
         "init_weights": {
@@ -192,8 +192,8 @@ def install_weights(run_dir: str | Path) -> None:
     run_dir = Path(run_dir)
     weights, record_path = run_dir / WEIGHTS_NAME, run_dir / RECORD_NAME
     try:
-        record = json.loads(record_path.read_text())
-    except (OSError, ValueError) as err:
+        record = read_json(record_path, "record")
+    except (OSError, ValueError) as err:  # UntrustedFile is a ValueError too
         raise GNSError(f"no readable training record {record_path} ({err})") from None
     settings = record.get("settings") if isinstance(record, dict) else None
     if not isinstance(settings, dict):

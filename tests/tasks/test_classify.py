@@ -301,3 +301,51 @@ def test_one_trial_runs_on_cuda():
     scores = classify.trial_scores(posts, test, settings)["score"]
     assert scores.device.type == "cuda" and torch.isfinite(scores).all()
     assert int(scores.argmax()) == 0  # the bar is the bar's class
+
+
+def _tiny_posterior():
+    import numpy as np
+
+    from gns_pyro.inference.posterior import Posterior
+    from gns_pyro.inference.refinement import initial_tokens
+    from gns_pyro.parses import Parses
+
+    types = Parses.from_control_points([[np.array([[20.0, 20.0], [60.0, 80.0]])]] * 2)
+    image = torch.zeros(105, 105, dtype=torch.bool)
+    image[40:60, 40:60] = True
+    return Posterior(image, types, initial_tokens(types), torch.tensor([-400.0, -402.0]), 7)
+
+
+def test_a_parse_cache_holding_nan_is_parsed_again(tmp_path):
+    from gns_pyro.tasks.classify import _load_posterior, _save_posterior
+
+    post, key = _tiny_posterior(), {"image": "x", "settings": 1}
+    _save_posterior(post, tmp_path / "x.pt", key)
+    assert torch.equal(_load_posterior(tmp_path / "x.pt", key).log_weights, post.log_weights)
+    post.tokens.locations[1, 0, 0] = float("nan")
+    _save_posterior(post, tmp_path / "x.pt", key)
+    assert _load_posterior(tmp_path / "x.pt", key) is None
+    (tmp_path / "y.pt").write_bytes(b"not a tensor file")
+    assert _load_posterior(tmp_path / "y.pt", key) is None
+
+
+def test_a_trial_result_that_contradicts_itself_is_not_trusted():
+    from gns_pyro.tasks.classify import consistent_trial
+
+    classes = ["class01", "class02", "class03"]
+    good = {
+        "predicted": "class02",
+        "truth": "class02",
+        "correct": True,
+        "scores": {"class01": -900.0, "class02": -850.0, "class03": float("-inf")},
+    }
+    assert consistent_trial(good, classes)
+    assert not consistent_trial({**good, "correct": False}, classes)  # predicted == truth
+    assert not consistent_trial({**good, "predicted": "class01"}, classes)  # not the best
+    nan = {**good, "scores": {**good["scores"], "class01": float("nan")}}
+    assert not consistent_trial(nan, classes)
+    assert not consistent_trial({**good, "scores": {"class02": -850.0}}, classes)
+    assert not consistent_trial({**good, "scores": "lots"}, classes)
+    assert not consistent_trial({k: v for k, v in good.items() if k != "truth"}, classes)
+    wrong = {**good, "truth": "class03", "correct": False}
+    assert consistent_trial(wrong, classes)

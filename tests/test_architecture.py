@@ -23,7 +23,8 @@ PACKAGE = Path(gns_pyro.__file__).resolve().parent
 #: placement of the modules outside the named packages follows what they import and who
 #: imports them:
 #:
-#: * core: the parse containers and their geometry, the renderer, splines, errors, files, and
+#: * core: the parse containers and their geometry, the renderer, splines, errors, files (writing
+#:   and the reading boundary), and
 #:   the leaf helpers (devices, progress bars, picture grids) that import no model;
 #:   ``gns_pyro/__init__.py`` is here as a target (its entry points load lazily, by string, so
 #:   it imports nothing) and is not checked as an importer;
@@ -41,6 +42,7 @@ LAYERS = {
         "gns_pyro.__init__",
         "gns_pyro.errors",
         "gns_pyro.fileio",
+        "gns_pyro.reading",
         "gns_pyro.splines",
         "gns_pyro.geometry",
         "gns_pyro.parses",

@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from pathlib import Path
 
@@ -81,9 +80,10 @@ class BackgroundIndex:
 
         with Omniglot(data_dir) as data:
             cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-            root = str(Path(data.root).resolve()).encode()
-            tag = f"{split}-{hashlib.md5(root).hexdigest()[:10]}"
-            path = cache / f"nearest-v{FEATURE_VERSION}-{tag}.pt"
+            # keyed by the image files themselves: changed data never meets a stale index
+            path = (
+                cache / f"nearest-v{FEATURE_VERSION}-{split}-{data.fingerprint('images', split)}.pt"
+            )
             if path.exists():
                 try:
                     saved = load_tensors(path, "nearest_cache")

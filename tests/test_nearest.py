@@ -52,6 +52,24 @@ def test_index_finds_the_nearest_and_is_cached(tiny_background, tmp_path):
     torch.testing.assert_close(again.features, index.features)
 
 
+def test_an_index_of_changed_data_is_rebuilt_not_reused(tiny_background, tmp_path):
+    """The cache is keyed by the image files themselves: a redrawn character gets a new
+    index, never the stale one with the old similarities."""
+    import os
+
+    cache = tmp_path / "cache"
+    before = BackgroundIndex.load(tiny_background, cache_dir=cache)
+    png = tiny_background / "images_background" / "Shapes" / "character02" / "0201_01.png"
+    pixels = np.where(_bar(row=10).numpy(), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).convert("1").save(png)
+    os.utime(png, ns=(1, 1))  # a new modification time, whatever the clock's resolution
+    after = BackgroundIndex.load(tiny_background, cache_dir=cache)
+    assert len(list(cache.glob("nearest-*.pt"))) == 2
+    assert not torch.allclose(after.features[1], before.features[1])
+    found, _ = after.nearest(torch.stack([_bar(row=11)]))
+    assert after.keys[found[0]].split("/")[1] == "character02"
+
+
 def test_cli_sample_nearest(tiny_background, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GNS_PYRO_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "novelty.png"

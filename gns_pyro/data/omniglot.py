@@ -27,9 +27,11 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -327,6 +329,21 @@ class Omniglot:
                 if any(s == split for s, _ in self.extra_strokes)
             }
         return out
+
+    def fingerprint(self, kind: str, split: str) -> str:
+        """A digest that changes when the files behind ``kind`` (images or strokes) of
+        ``split`` change: every source's resolved path, and the size and modification time of
+        each zip, or of each file in a folder. Caches built from the data are keyed by it."""
+        self._index(kind, split)
+        digest = hashlib.sha256()
+        for src in self._sources[f"{kind}_{split}"]:
+            path = Path(src.path)
+            digest.update(str(path.resolve()).encode())
+            files = [(n, path / n) for n in sorted(src.names())] if path.is_dir() else [("", path)]
+            for name, file in files:
+                info = file.stat()
+                digest.update(f"|{name}:{info.st_size}:{info.st_mtime_ns}".encode())
+        return digest.hexdigest()[:16]
 
     def stroke_sources(self, split: str = "background") -> list[dict]:
         """Where a split's stroke drawings come from, in the order they are read: for each

@@ -108,14 +108,14 @@ class ResultStore:
 
     Every result is saved with the ``key`` it was made from: the settings that shape it, a
     digest of the weights and digests of the input image(s). :meth:`get` returns a saved result
-    only when its key equals the one asked for, so a store folder can be shared by jobs with
-    other settings, weights or data without mixing them up: anything else is recomputed (and
-    written over the old file). Files are written atomically, so a killed job leaves whole
-    results only.
+    only when its key equals the one asked for, and each key has its own file (the name carries
+    a digest of the key), so a store folder can be shared by jobs with other settings, weights
+    or data: their results live side by side, never mixed up or overwritten. Files are written
+    atomically, so a killed job leaves whole results only.
 
-    Counters for the summary: ``reused`` (read back), ``computed`` (new), ``recomputed`` (a
-    file was there but damaged or made from other inputs) and ``missing`` (asked for with
-    ``get`` but never ``put``, e.g. when only summarizing).
+    Counters for the summary: ``reused`` (read back), ``computed`` (new), ``recomputed`` (its
+    file was there but damaged, edited or not trusted) and ``missing`` (asked for with ``get``
+    but never ``put``, e.g. when only summarizing).
 
     :param folder: where the JSON files go (created on the first :meth:`put`).
     :param required: fields a result must have; a file with the right key but without them
@@ -130,14 +130,18 @@ class ResultStore:
         self._found: dict[str, bool] = {}  # name -> did the last get find it
         self._put: set[str] = set()
 
-    def path(self, name: str) -> Path:
-        """The file that holds the result called ``name``."""
-        return self.folder / f"{name}.json"
+    def path(self, name: str, key: dict) -> Path:
+        """The file that holds the result called ``name`` made from ``key``: the name carries
+        a digest of the key, so results of other settings, weights or images live beside it."""
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+        return self.folder / f"{name}.{digest}.json"
 
     def get(self, name: str, key: dict) -> dict | None:
         """The result saved under ``name`` if it was made from ``key``; else None."""
-        path = self.path(name)
+        path = self.path(name, key)
         saved = read_result(path)
+        if saved is None and not path.exists():  # a result of a version before keyed names
+            saved = read_result(self.folder / f"{name}.json")
         found = (
             saved is not None
             and saved.get("key") == json.loads(json.dumps(key))
@@ -147,14 +151,14 @@ class ResultStore:
         if found:
             self.reused += 1
             return saved
-        if saved is not None or path.exists():
+        if path.exists():  # its own file, damaged or edited: redone and counted as such
             self._stale.add(name)
         return None
 
     def put(self, name: str, key: dict, result: dict) -> dict:
         """Save ``result`` (with ``key`` added) under ``name``; returns what was saved."""
         saved = {**result, "key": key}
-        write_result(self.path(name), saved)
+        write_result(self.path(name, key), saved)
         self._put.add(name)
         if name in self._stale:
             self.recomputed += 1

@@ -62,7 +62,8 @@ def test_classify_run_writes_results_and_resumes(tmp_path, monkeypatch, capsys):
     results = classify.classify_run(None, run, tmp_path)
     assert [r["correct"] for r in results] == [True, False]
     assert len(calls) == 2
-    saved = json.loads((tmp_path / "trials" / "run01_item01.json").read_text())
+    [saved_path] = (tmp_path / "trials").glob("run01_item01.*.json")
+    saved = json.loads(saved_path.read_text())
     assert saved["predicted"] == "class02"
     lines = capsys.readouterr().err.splitlines()  # a start line, then one per trial
     trials = [line for line in lines if line.startswith("classify run01 ")]

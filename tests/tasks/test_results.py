@@ -25,11 +25,11 @@ def test_results_get_the_mode_a_plain_open_would_give(tmp_path):
     "content", [b"\x00\xff random bytes \xfe", b"[]", b'"a string"', b"3", b"null", b"{"]
 )
 def test_anything_but_a_json_object_is_redone(tmp_path, content):
-    path = tmp_path / "r.json"
+    store = ResultStore(tmp_path)
+    path = store.path("r", {"k": 1})
     path.write_bytes(content)
     assert read_result(path) is None
     assert read_result(tmp_path / "missing.json") is None
-    store = ResultStore(tmp_path)
     assert store.get("r", {"k": 1}) is None
     store.put("r", {"k": 1}, {"value": 2})
     assert store.counts() == {"reused": 0, "computed": 0, "recomputed": 1, "missing": 0}
@@ -40,22 +40,39 @@ def test_store_reuses_only_results_made_from_the_same_key(tmp_path):
     store = ResultStore(tmp_path)
     assert store.get("x", key) is None
     saved = store.put("x", key, {"value": 1.5})
-    assert saved["key"] == key and json.loads((tmp_path / "x.json").read_text())["value"] == 1.5
+    assert saved["key"] == key
+    assert json.loads(store.path("x", key).read_text())["value"] == 1.5
     again = ResultStore(tmp_path)
     assert again.get("x", key)["value"] == 1.5  # tuples survive the JSON round trip
     for changed in ({**key, "k": 1}, {**key, "weights": "zz"}, {**key, "image": "ee"}):
         assert again.get("x", changed) is None
     assert again.get("y", key) is None  # never made
     assert again.counts() == {"reused": 1, "computed": 0, "recomputed": 0, "missing": 2}
-    again.put("x", {**key, "k": 1}, {"value": 0.0})
-    assert again.counts()["recomputed"] == 1 and again.counts()["missing"] == 1
+    again.put("x", {**key, "k": 1}, {"value": 0.0})  # another setting: a file of its own
+    assert again.counts()["computed"] == 1 and again.counts()["missing"] == 1
+
+
+def test_two_settings_coexist_in_one_folder(tmp_path):
+    """A shared result folder keeps the results of every setting: none overwrites another."""
+    first, second = ResultStore(tmp_path), ResultStore(tmp_path)
+    first.put("run01_item01", {"steps": 75}, {"value": "slow"})
+    second.put("run01_item01", {"steps": 30}, {"value": "fast"})
+    assert len(list(tmp_path.glob("run01_item01.*.json"))) == 2
+    assert ResultStore(tmp_path).get("run01_item01", {"steps": 75})["value"] == "slow"
+    assert ResultStore(tmp_path).get("run01_item01", {"steps": 30})["value"] == "fast"
+
+
+def test_a_result_saved_under_the_older_unkeyed_name_is_still_found(tmp_path):
+    write_result(tmp_path / "a.json", {"value": 3, "key": {"k": 1}})
+    assert ResultStore(tmp_path).get("a", {"k": 1})["value"] == 3
+    assert ResultStore(tmp_path).get("a", {"k": 2}) is None
 
 
 def test_a_result_copied_over_another_is_not_taken_for_it(tmp_path):
     store = ResultStore(tmp_path)
     store.put("a", {"image": "1"}, {"value": "a"})
     store.put("b", {"image": "2"}, {"value": "b"})
-    (tmp_path / "b.json").write_text((tmp_path / "a.json").read_text())
+    store.path("b", {"image": "2"}).write_text(store.path("a", {"image": "1"}).read_text())
     assert ResultStore(tmp_path).get("b", {"image": "2"}) is None
 
 

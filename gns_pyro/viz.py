@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from gns_pyro.fileio import atomic_write_bytes
+
 
 def image_grid(images: torch.Tensor, ncols: int | None = None, gutter: int = 4) -> np.ndarray:
     """Tile (N, H, W) ink probabilities or masks into one uint8 image, ink dark on white."""
@@ -25,8 +27,10 @@ def image_grid(images: torch.Tensor, ncols: int | None = None, gutter: int = 4) 
 
 
 def save_grid(images: torch.Tensor, path: str | os.PathLike, ncols: int | None = None) -> Path:
-    """Write :func:`image_grid` of ``images`` to a PNG file (parent folders are created)."""
+    """Write :func:`image_grid` of ``images`` to a PNG file (parent folders are created),
+    atomically: a temp file renamed over ``path`` (a link at ``path`` is replaced, not written
+    through)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image_grid(images, ncols)).save(path)
+    grid = Image.fromarray(image_grid(images, ncols))
+    atomic_write_bytes(path, lambda tmp: grid.save(tmp, format="PNG"))
     return path

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ import torch
 from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE
 from gns_pyro.data.preprocess import SplineSettings
 from gns_pyro.errors import DataError
+from gns_pyro.fileio import atomic_write_bytes
 from gns_pyro.inference.refinement import TOKEN_FIT, RefineSettings, refine_parses
 from gns_pyro.inference.search import MAX_CONFIGS, TOTAL_CONFIGS, best_orders
 from gns_pyro.inference.walks import WalkSettings, propose_strokes
@@ -123,7 +125,10 @@ class Posterior:
             ax.axis("off")
         fig.tight_layout()
         if path is not None:
-            fig.savefig(path, dpi=100, bbox_inches="tight")
+            # atomically, as every output: a link at ``path`` is replaced, not written through
+            atomic_write_bytes(
+                Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+            )
             plt.close(fig)
         return fig
 

@@ -30,9 +30,12 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if action.default is None or "default" in text or isinstance(action.default, bool):
-            return text
-        return super()._get_help_string(action)
+        if not (action.default is None or "default" in text or isinstance(action.default, bool)):
+            text = super()._get_help_string(action)
+        bounds = getattr(action.type, "bounds", None)
+        if bounds is not None:  # every count is bounded, and says so
+            text = f"{text} [{bounds[0]} to {bounds[1]:,}]".strip()
+        return text
 
 
 class _Parser(argparse.ArgumentParser):

@@ -24,6 +24,8 @@ MAX_SEED = 2**32 - 1
 
 
 def _integer(text: str) -> int:
+    if not text.strip().lstrip("+-").isascii() or len(text) > 30:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}")
     try:
         return int(text)
     except ValueError:
@@ -48,6 +50,21 @@ def positive_int_at_most(limit: int, hint: str = ""):
         return value
 
     check.__name__ = f"positive_int_at_most_{limit}"
+    return check
+
+
+def count(low: int, high: int):
+    """A type for a whole number in [``low``, ``high``]: every count on the command line has
+    an upper bound (memory or time would run out far beyond it), shown in ``--help``."""
+
+    def check(text: str) -> int:
+        value = _integer(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high:,}, got {value}")
+        return value
+
+    check.__name__ = f"count_{low}_to_{high}"
+    check.bounds = (low, high)
     return check
 
 

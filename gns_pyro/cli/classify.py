@@ -39,34 +39,34 @@ def add_parser(subparsers) -> None:
         default="results/classify",
         help="results and cache folder",
     )
-    p.add_argument("--k", type=argtypes.positive_int, default=defaults.k, help="parses per image")
+    p.add_argument("--k", type=argtypes.count(1, 50), default=defaults.k, help="parses per image")
     p.add_argument(
         "--parse-steps",
-        type=argtypes.positive_int,
+        type=argtypes.count(1, 10_000),
         default=defaults.parse_steps,
         help="most refinement steps",
     )
     p.add_argument(
         "--screen-steps",
-        type=argtypes.nonnegative_int,
+        type=argtypes.count(0, 10_000),
         default=defaults.screen_steps,
         help="steps of the one-start refit that ranks all classes (0: no screen)",
     )
     p.add_argument(
         "--keep",
-        type=argtypes.positive_int,
+        type=argtypes.count(1, 20),
         default=defaults.keep,
         help="classes rescored with the full refit",
     )
     p.add_argument(
         "--race-steps",
-        type=argtypes.positive_int,
+        type=argtypes.count(1, 10_000),
         default=defaults.race_steps,
         help="full refit: steps each start runs before the best is kept",
     )
     p.add_argument(
         "--refit-steps",
-        type=argtypes.positive_int,
+        type=argtypes.count(1, 10_000),
         default=defaults.refit_steps,
         help="full refit: most steps the best start then runs",
     )

@@ -53,6 +53,10 @@ def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------------------ selections
+#: Highest run number --select accepts (Omniglot has 20; a folder of your own may have more).
+MAX_RUN = 999
+
+
 def parse_selection(text: str) -> list[int]:
     """``"1-3,7"`` -> ``[1, 2, 3, 7]``.
 
@@ -62,13 +66,16 @@ def parse_selection(text: str) -> list[int]:
     chosen = []
     for part in text.split(","):
         bounds = part.strip().split("-")
-        if not all(b.strip().isdigit() for b in bounds) or len(bounds) > 2:
+        digits = all(b.strip().isascii() and b.strip().isdigit() for b in bounds)
+        if not digits or len(bounds) > 2 or any(len(b.strip()) > 6 for b in bounds):
             raise GNSError(
                 f"--select takes run numbers and ranges such as 1-10 or 1,3,5; got {text!r}"
             )
         a, b = int(bounds[0]), int(bounds[-1])
         if not 1 <= a <= b:
             raise GNSError(f"--select: {part.strip()!r} is not a range a-b with 1 <= a <= b")
+        if b > MAX_RUN:
+            raise GNSError(f"--select: run {b} is past {MAX_RUN} (Omniglot has 20 runs)")
         chosen += list(range(a, b + 1))
     return sorted(set(chosen))
 
@@ -101,14 +108,14 @@ def add_cluster_arguments(parser: argparse.ArgumentParser, what: str = "items") 
     g = parser.add_argument_group("scale-out (submitit)")
     g.add_argument(
         "--workers",
-        type=argtypes.positive_int,
+        type=argtypes.count(1, 1_024),
         default=1,
         help=f"split the {what} into this many jobs (submitit), local processes unless --slurm; "
         "1 runs in this process",
     )
     g.add_argument(
         "--threads",
-        type=argtypes.positive_int,
+        type=argtypes.count(1, 1_024),
         default=None,
         help="torch threads per job (default: cores / workers locally, --slurm-cpus on Slurm)",
     )
@@ -127,11 +134,11 @@ def add_cluster_arguments(parser: argparse.ArgumentParser, what: str = "items") 
     g.add_argument("--slurm", action="store_true", help="submit the jobs as a Slurm job array")
     g.add_argument("--slurm-partition", default=None, help="Slurm partition")
     g.add_argument(
-        "--slurm-time", type=argtypes.positive_int, default=24 * 60, help="minutes per job"
+        "--slurm-time", type=argtypes.count(1, 43_200), default=24 * 60, help="minutes per job"
     )
-    g.add_argument("--slurm-cpus", type=argtypes.positive_int, default=2, help="CPUs per job")
-    g.add_argument("--slurm-gpus", type=argtypes.nonnegative_int, default=0, help="GPUs per job")
-    g.add_argument("--slurm-mem", type=argtypes.positive_int, default=16, help="GB per job")
+    g.add_argument("--slurm-cpus", type=argtypes.count(1, 1_024), default=2, help="CPUs per job")
+    g.add_argument("--slurm-gpus", type=argtypes.count(0, 64), default=0, help="GPUs per job")
+    g.add_argument("--slurm-mem", type=argtypes.count(1, 4_096), default=16, help="GB per job")
     g.add_argument(
         "--no-wait",
         action="store_true",

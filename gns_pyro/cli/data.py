@@ -84,7 +84,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     chk.add_argument("--split", choices=("background", "evaluation"), default="background")
     add_strokes_argument(chk)
     chk.add_argument(
-        "--n", type=argtypes.positive_int, default=500, help="number of drawings (default 500)"
+        "--n", type=argtypes.count(1, 100_000), default=500, help="number of drawings (default 500)"
     )
     chk.add_argument("--seed", type=argtypes.seed, default=0)
     chk.add_argument(

@@ -26,17 +26,17 @@ def add_parser(subparsers) -> None:
         help="folder for the pictures and summary.json",
     )
     p.add_argument(
-        "--concepts", type=argtypes.positive_int, default=16, help="new concepts to sample"
+        "--concepts", type=argtypes.count(1, 2_000), default=16, help="new concepts to sample"
     )
     p.add_argument(
-        "--ways", type=argtypes.positive_int, default=5, help="classes in the one-shot task"
+        "--ways", type=argtypes.count(1, 20), default=5, help="classes in the one-shot task"
     )
     p.add_argument("--seed", type=argtypes.seed, default=0, help="random seed")
     p.add_argument(
-        "--parse-steps", type=argtypes.positive_int, default=60, help="joint refinement steps"
+        "--parse-steps", type=argtypes.count(1, 10_000), default=60, help="joint refinement steps"
     )
     p.add_argument(
-        "--refit-steps", type=argtypes.positive_int, default=20, help="token refit steps"
+        "--refit-steps", type=argtypes.count(1, 10_000), default=20, help="token refit steps"
     )
     p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
     add_quiet_argument(p)

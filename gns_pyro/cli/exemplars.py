@@ -23,14 +23,14 @@ def add_parser(subparsers) -> None:
         description="Parse the image, then sample new tokens of its parses (App. C).",
     )
     p.add_argument("image", help=IMAGE_HELP)
-    p.add_argument("--n", type=argtypes.positive_int, default=9)
+    p.add_argument("--n", type=argtypes.count(1, 2_000), default=9)
     p.add_argument(
         "--temperature",
         type=argtypes.positive_float,
         default=8.0,
         help="parse choice ~ weight^(1/T) (default 8)",
     )
-    p.add_argument("--k", type=argtypes.positive_int, default=5)
+    p.add_argument("--k", type=argtypes.count(1, 50), default=5)
     p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
     p.add_argument("--out", type=argtypes.png_file, default="exemplars.png")

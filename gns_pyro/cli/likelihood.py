@@ -28,9 +28,9 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--split", choices=("background", "evaluation"), default="evaluation")
-    p.add_argument("--n", type=argtypes.positive_int, default=1000)
+    p.add_argument("--n", type=argtypes.count(1, 20_000), default=1000)
     p.add_argument("--seed", type=argtypes.seed, default=0)
-    p.add_argument("--k", type=argtypes.positive_int, default=5)
+    p.add_argument("--k", type=argtypes.count(1, 50), default=5)
     p.add_argument("--out", type=argtypes.out_folder, default="results/likelihood")
     add_marginal_arguments(p)
     p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
@@ -48,7 +48,7 @@ def add_marginal_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument(
         "--polish-steps",
-        type=argtypes.nonnegative_int,
+        type=argtypes.count(0, 10_000),
         default=POLISH_STEPS,
         help="most Newton steps at each mode before Laplace; a mode stops earlier once its "
         f"gradient norm is below {GRADIENT_TOLERANCE:g} and -H is positive definite "
@@ -64,7 +64,7 @@ def add_marginal_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--check-is",
-        type=argtypes.nonnegative_int,
+        type=argtypes.count(0, 1_000_000),
         default=0,
         metavar="N",
         help="also estimate log P(I) by importance sampling with N samples from the "

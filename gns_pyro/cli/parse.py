@@ -68,10 +68,10 @@ def add_parsers(subparsers) -> None:
         "by the type prior, refine the best K against the image, and weight them.",
     )
     p.add_argument("image", help=IMAGE_HELP)
-    p.add_argument("--k", type=argtypes.positive_int, default=5, help="parses to keep (default 5)")
+    p.add_argument("--k", type=argtypes.count(1, 50), default=5, help="parses to keep (default 5)")
     p.add_argument(
         "--steps",
-        type=argtypes.positive_int,
+        type=argtypes.count(1, 10_000),
         default=RefineSettings().steps,
         help="refinement steps",
     )
@@ -91,8 +91,8 @@ def add_parsers(subparsers) -> None:
         description="Parse the image, then sum Laplace approximations at the K refined modes.",
     )
     m.add_argument("image", help=IMAGE_HELP)
-    m.add_argument("--k", type=argtypes.positive_int, default=5)
-    m.add_argument("--steps", type=argtypes.positive_int, default=RefineSettings().steps)
+    m.add_argument("--k", type=argtypes.count(1, 50), default=5)
+    m.add_argument("--steps", type=argtypes.count(1, 10_000), default=RefineSettings().steps)
     m.add_argument("--seed", type=argtypes.seed, default=0)
     m.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
     add_marginal_arguments(m)

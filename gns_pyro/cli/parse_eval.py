@@ -27,7 +27,10 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--data-dir", default=None)
     p.add_argument(
-        "--n", type=argtypes.positive_int, default=40, help="number of Tagalog drawings (seeded)"
+        "--n",
+        type=argtypes.count(1, 10_000),
+        default=40,
+        help="number of Tagalog drawings (seeded)",
     )
     p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--out", type=argtypes.out_folder, default="results/parse_eval")

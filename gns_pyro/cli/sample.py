@@ -47,7 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument(
         "--max-strokes",
-        type=argtypes.positive_int,
+        type=argtypes.count(1, 100),
         default=MAX_SAMPLE_STROKES,
         help="a concept stops by force after this many strokes (default %(default)s)",
     )
@@ -57,7 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="weights file (default: the shipped ones)")
     p.add_argument(
         "--exemplars",
-        type=argtypes.nonnegative_int,
+        type=argtypes.count(0, 100),
         default=0,
         help=f"also draw this many exemplars (new tokens) of each concept (n × exemplars at "
         f"most {MAX_CLI_SAMPLES * 10})",

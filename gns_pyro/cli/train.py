@@ -47,13 +47,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--epochs",
-        type=argtypes.positive_int,
+        type=argtypes.count(1, 10_000),
         default=defaults.epochs,
         help="most epochs; training stops earlier when the validation NLL stalls",
     )
     p.add_argument(
         "--batch-size",
-        type=argtypes.positive_int,
+        type=argtypes.count(1, 4_096),
         default=defaults.batch_size,
         help="drawings per step",
     )
@@ -71,7 +71,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--lr-patience",
-        type=argtypes.positive_int,
+        type=argtypes.count(1, 1_000),
         default=defaults.lr_patience,
         help="epochs without improvement before the learning rate decays",
     )
@@ -108,7 +108,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "(with average pooling), which Laplace's method needs",
     )
     p.add_argument(
-        "--max-drawings", type=argtypes.positive_int, default=None, help="use a subset (smoke runs)"
+        "--max-drawings",
+        type=argtypes.count(1, 10_000_000),
+        default=None,
+        help="use a subset (smoke runs)",
     )
     p.add_argument(
         "--min-stroke-length",
@@ -118,13 +121,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--hidden-size",
-        type=argtypes.positive_int,
+        type=argtypes.count(1, 4_096),
         default=defaults.hidden_size,
         help="LSTM units of the stroke net",
     )
     p.add_argument(
         "--attention-size",
-        type=argtypes.positive_int,
+        type=argtypes.count(1, 4_096),
         default=defaults.attention_size,
         help="attention width of the stroke net",
     )
@@ -167,7 +170,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--frame-samples",
-        type=argtypes.positive_int,
+        type=argtypes.count(1, 4_096),
         default=defaults.frame_samples,
         help="fresh samples of the prior per step for --frame-penalty",
     )
@@ -180,13 +183,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--image-size",
-        type=argtypes.positive_int,
+        type=argtypes.count(8, 1_024),
         default=defaults.image_size,
         help="canvas side in pixels (Omniglot: 105 only; kanji: KanjiVG's 109 units scaled to it)",
     )
     p.add_argument(
         "--early-stop",
-        type=argtypes.positive_int,
+        type=argtypes.count(1, 1_000),
         default=defaults.early_stop,
         help="stop after this many epochs without validation improvement",
     )

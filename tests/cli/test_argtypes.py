@@ -110,3 +110,41 @@ def test_cli_checks_outputs_before_work(argv, tmp_path, capsys):
         main(argv)
     assert stop.value.code == 2
     assert "error: argument --out" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def _commands(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from ((f"{name} {n}".strip(), p) for n, p in _commands(sub))
+    yield "", parser
+
+
+def test_every_count_on_the_command_line_has_an_upper_bound_shown_in_help():
+    """No count option takes an unbounded whole number (``exemplars --n 100000000`` ran out
+    of memory): each is an ``argtypes.count`` whose range ``--help`` prints."""
+    from gns_pyro.cli import argtypes, build_parser
+
+    unbounded, counts = [], 0
+    for name, parser in _commands(build_parser()):
+        for action in parser._actions:
+            if action.type in (int, argtypes.positive_int, argtypes.nonnegative_int):
+                unbounded.append(f"{name} {action.option_strings}")
+            bounds = getattr(action.type, "bounds", None)
+            if bounds is not None:
+                counts += 1
+                shown = parser._get_formatter()._get_help_string(action)
+                assert shown.endswith(f"[{bounds[0]} to {bounds[1]:,}]"), (name, shown)
+    assert unbounded == [] and counts >= 40
+
+
+def test_a_count_outside_its_range_is_refused_by_name():
+    from gns_pyro.cli.argtypes import count
+
+    k = count(1, 50)
+    assert k("50") == 50 and k.bounds == (1, 50)
+    for bad in ("0", "51", "1000000000", "²", "1" * 40, "five"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            k(bad)

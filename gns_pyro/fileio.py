@@ -40,6 +40,13 @@ def atomic_write_bytes(path: str | os.PathLike, write) -> None:
         os.chmod(tmp, 0o666 & ~_umask())
         write(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if err.filename is None or str(err.filename) == tmp:
+            # a writer's error (a full disk, a file-size limit) names no file, or the temp
+            # file: name the output the user asked for
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

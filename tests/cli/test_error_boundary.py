@@ -107,3 +107,30 @@ def test_a_bad_flag_is_one_line(capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "usage" not in err
     assert err.startswith("gns-pyro sample: error: argument --n") and "--help" in err
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="POSIX resource limits")
+def test_a_full_disk_while_writing_is_one_line_naming_the_output(tmp_path):
+    """Simulated with RLIMIT_FSIZE: the write fails with EFBIG, the command says so in one
+    line naming the file, and leaves no partial file behind."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+
+    out = tmp_path / "concepts.png"
+    proc = subprocess.run(
+        [sys.executable, "-m", "gns_pyro.cli", "sample", "--n", "16", "--out", str(out)],
+        preexec_fn=small_files,
+        capture_output=True,
+        text=True,
+        # no .pyc writes under the limit: a truncated cache file would break later imports
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == f"gns-pyro: error: {out}: File too large\n"
+    assert list(tmp_path.iterdir()) == []

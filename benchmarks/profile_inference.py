@@ -207,8 +207,18 @@ def main(args: argparse.Namespace) -> dict:
     item = sorted(run.test)[0]
     out = Path(args.out) / run.name
     key = {"parse_steps": args.parse_steps, "token_steps": args.token_steps, "k": settings.k}
+
+    def parse(image):  # infer as classify parses, with the token fit's steps of --token-steps
+        return infer(
+            image,
+            parts,
+            k=settings.k,
+            seed=settings.seed,
+            refine_settings=RefineSettings(steps=settings.parse_steps),
+            token_fit=token_fit,
+        )
+
     clock = StageClock()
-    start = time.perf_counter()
     parsed = []
     with clock.watching():
         for name, image in [*((c, run.training[c]) for c in classes), (item, run.test[item])]:
@@ -216,14 +226,7 @@ def main(args: argparse.Namespace) -> dict:
             cached = classify_module._load_posterior(path, {**key, "image": name})
             if args.fresh or cached is None:
                 t0 = time.perf_counter()
-                post = infer(
-                    image,
-                    parts,
-                    k=settings.k,
-                    seed=settings.seed,
-                    refine_settings=RefineSettings(steps=settings.parse_steps),
-                    token_fit=token_fit,
-                )
+                post = parse(image)
                 parsed.append(time.perf_counter() - t0)
                 classify_module._save_posterior(post, path, {**key, "image": name})
     infer_total = sum(parsed)
@@ -243,14 +246,7 @@ def main(args: argparse.Namespace) -> dict:
         f"one {len(classes)}-way trial", clock.seconds, time.perf_counter() - start, TRIAL_STAGES
     )
     with profiling_svi_steps() as profiled:
-        infer(
-            run.test[item],
-            parts,
-            k=settings.k,
-            seed=settings.seed,
-            refine_settings=RefineSettings(steps=settings.parse_steps),
-            token_fit=token_fit,
-        )
+        parse(run.test[item])
     report["svi_split_infer"] = svi_split(profiled)
     with profiling_svi_steps() as profiled:
         classify_module.trial_scores(posts, test, settings)

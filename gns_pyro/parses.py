@@ -190,6 +190,25 @@ class Parses:
         ]
 
     # ----------------------------------------------------------------------------- transforms
+    def table(self) -> torch.Tensor:
+        """(B, S, P + 1, 2): each stroke's start location followed by its offsets, one tensor
+        of a parse's continuous values (padded entries zero). See :meth:`with_table`."""
+        return torch.cat([self.locations.unsqueeze(2), self.offsets], dim=2)
+
+    def with_table(self, table: torch.Tensor) -> Parses:
+        """These parses' structure with the continuous values of ``table`` (as :meth:`table`
+        lays them out); entries outside the masks are ignored (set to zero)."""
+        if table.shape != (*self.offsets.shape[:2], self.max_offsets + 1, 2):
+            raise ValueError(
+                f"a table of these parses has shape "
+                f"{(*self.offsets.shape[:2], self.max_offsets + 1, 2)}, got {tuple(table.shape)}"
+            )
+        zero = torch.zeros((), dtype=table.dtype, device=table.device)
+        return self.replace(
+            locations=torch.where(self.stroke_mask.unsqueeze(-1), table[:, :, 0], zero),
+            offsets=torch.where(self.offset_mask.unsqueeze(-1), table[:, :, 1:], zero),
+        )
+
     def replace(self, **changes) -> Parses:
         """A copy with the given fields replaced."""
         return dataclasses.replace(self, **changes)

@@ -23,6 +23,10 @@ few large updates and each kind can have its own learning rate (see
 the token sites: paired with :func:`~gns_pyro.models.joint.token_image_model` it is the token
 refit of one-shot classification.
 
+With ``type_table=True`` the type's values are one site, ``type_table``, for
+:func:`~gns_pyro.inference.refinement.collapsed_parse_model`, whose type density is computed in
+one teacher-forced pass (what :func:`~gns_pyro.inference.refinement.refine` uses).
+
 Any other Pyro guide works with the same models: ``AutoNormal(parse_model)`` gives a local
 Gaussian posterior around each parse instead of a point (see the inference notebook).
 
@@ -40,7 +44,7 @@ import pyro.distributions as dist
 import torch
 from torch.distributions import constraints
 
-from gns_pyro.models.sites import loc_site, offset_site, types_plate
+from gns_pyro.models.sites import TYPE_TABLE, loc_site, offset_site, types_plate
 from gns_pyro.models.token import (
     AFFINE,
     BLUR,
@@ -66,6 +70,10 @@ class ParseGuide:
         are the starting point (``fit_type=True``) or held fixed (``fit_type=False``).
     :param tokens: starting :class:`~gns_pyro.parses.Tokens`, in the slots of ``types``.
     :param fit_type: whether the type sites are latent (parse refinement) or given (refit).
+    :param type_table: give the type's values as the one ``type_table`` site of
+        :func:`~gns_pyro.inference.refinement.collapsed_parse_model` instead of one site per
+        start location and offset (:func:`~gns_pyro.inference.refinement.parse_model`); the
+        params are the same.
     :param name: prefix of the guide's params in the param store, as Pyro's autoguides use
         their class name: the names are fixed, never drawn from a global counter, so a guide
         built twice names its params alike. Guides that share one param store need distinct
@@ -81,6 +89,7 @@ class ParseGuide:
         fit_type: bool = True,
         name: str = "ParseGuide",
         token_prior: TokenPrior = DEFAULT_TOKEN_PRIOR,
+        type_table: bool = False,
     ):
         if not isinstance(tokens, Tokens):
             raise TypeError(
@@ -91,6 +100,7 @@ class ParseGuide:
             raise ValueError("tokens are not in their types' stroke and offset slots")
         self.structure = types.map(torch.Tensor.detach)
         self.fit_type = fit_type
+        self.type_table = type_table
         self.name = name
         self.constraints = {
             "blur": constraints.interval(*token_prior.blur_range),
@@ -142,7 +152,10 @@ class ParseGuide:
         B = self.structure.batch_size
         v = self.values()
         with types_plate(B):
-            if self.fit_type:
+            if self.fit_type and self.type_table:
+                table = torch.cat([v["type_locations"].unsqueeze(2), v["type_offsets"]], 2)
+                pyro.sample(TYPE_TABLE, dist.Delta(table, event_dim=3))
+            elif self.fit_type:
                 for site, i, t in self.type_sites:
                     value = v["type_locations"][:, i] if t is None else v["type_offsets"][:, i, t]
                     pyro.sample(site, dist.Delta(value, event_dim=1))

@@ -4,7 +4,10 @@ The target is the character model itself. For parse refinement it is :func:`pars
 :func:`~gns_pyro.models.joint.character_model` with each parse's discrete structure (the
 ``end_*`` and ``stop_*`` flags, hence its stroke and offset counts) conditioned and the image
 observed; its continuous sites -- type start locations and offsets, token locations and
-shapes, the affine warp, blur and pixel noise -- are latent. For the token refit of one-shot
+shapes, the affine warp, blur and pixel noise -- are latent. :func:`refine` optimizes the same
+log joint through :func:`collapsed_parse_model`, where each type's continuous values are one
+site whose density takes one teacher-forced pass of the nets (half the cost of a step of the
+per-site program, which runs the stroke net offset by offset). For the token refit of one-shot
 classification it is :func:`~gns_pyro.models.joint.token_image_model` with the types given.
 :class:`~gns_pyro.inference.guides.ParseGuide` puts a point mass on every latent site of a
 whole batch of parses, and ``SVI`` with ``Trace_ELBO`` maximizes the log joint (the ELBO of a
@@ -36,9 +39,10 @@ from pyro.infer import SVI, Trace_ELBO
 
 from gns_pyro.inference.guides import ParseGuide
 from gns_pyro.models.joint import character_model, token_image_model
-from gns_pyro.models.sites import type_conditions
+from gns_pyro.models.sites import TYPE_TABLE, type_conditions, types_plate
 from gns_pyro.models.token import DEFAULT_TOKEN_PRIOR, TokenPrior
 from gns_pyro.models.traces import trace_log_prob
+from gns_pyro.models.type_prior import ContinuousType
 from gns_pyro.parses import Parses, Tokens
 
 
@@ -115,6 +119,30 @@ def parse_model(
     discrete = type_conditions(structure, parts.max_parts, parts.max_steps, continuous=False)
     model = poutine.block(poutine.condition(character_model, data=discrete), hide_types=["param"])
     return model(parts, batch_size=B, image=images, token_prior=token_prior)
+
+
+def collapsed_parse_model(
+    parts, structure: Parses, image: torch.Tensor, token_prior: TokenPrior = DEFAULT_TOKEN_PRIOR
+):
+    """:func:`parse_model` with each type's continuous values as one site.
+
+    ``type_table`` (B, S, P + 1, 2) holds every start location and offset
+    (:meth:`~gns_pyro.parses.Parses.table`); its density
+    (:class:`~gns_pyro.models.type_prior.ContinuousType`) is GenerateType's log P(psi) for the
+    structure of ``structure``, end and stop flags included, computed in one teacher-forced
+    pass of the nets. The log joint is the same as :func:`parse_model`'s at the same values;
+    a step costs about half as much, because the per-site program runs the stroke net one
+    offset at a time. Its values come from a guide (``ParseGuide(..., type_table=True)``);
+    the token and image programs are the domain's own, as in :func:`parse_model`.
+    """
+    B = structure.batch_size
+    images = image.expand(B, *image.shape[-2:]).to(structure.locations.dtype)
+    plate = types_plate(B)
+    with plate:
+        table = pyro.sample(TYPE_TABLE, ContinuousType(parts, structure))
+    types = structure.with_table(table)
+    theta = parts.generate_token(types, plate=plate, token_prior=token_prior)
+    return parts.image_model(theta, images, plate=plate)
 
 
 def refit_model(types: Parses, image: torch.Tensor, token_prior: TokenPrior = DEFAULT_TOKEN_PRIOR):
@@ -240,9 +268,11 @@ def refine(
     (and ``log_joint``) is log P(theta, I | psi) (token refit); ``parts`` is then unused.
     """
     types = types.map(torch.Tensor.detach)
-    guide = ParseGuide(types, tokens, fit_type=refine_type, token_prior=token_prior)
+    guide = ParseGuide(
+        types, tokens, fit_type=refine_type, token_prior=token_prior, type_table=refine_type
+    )
     if refine_type:
-        model, args = parse_model, (parts, types, image, token_prior)
+        model, args = collapsed_parse_model, (parts, types, image, token_prior)
     else:
         model, args = refit_model, (types, image, token_prior)
     with pyro.get_param_store().scope(), pyro.validation_enabled(False), frozen(parts):

@@ -11,10 +11,11 @@ from gns_pyro.models.joint import (
 from gns_pyro.models.sites import type_conditions
 from gns_pyro.models.token import TokenPrior, generate_token, image_model
 from gns_pyro.models.traces import conditioned_trace, trace_log_prob
-from gns_pyro.models.type_prior import generate_type, type_log_prob
+from gns_pyro.models.type_prior import ContinuousType, generate_type, type_log_prob
 
 __all__ = [
     "CharacterParts",
+    "ContinuousType",
     "TokenPrior",
     "character_model",
     "conditioned_trace",

@@ -11,6 +11,11 @@ site                   value      meaning
                                   cap)
 =====================  =========  =============================================================
 
+Parse refinement can also see a type as one site (:func:`~gns_pyro.inference.refinement.
+collapsed_parse_model`): ``type_table`` (B, S, P + 1, 2), every stroke's start location and
+offsets (:meth:`~gns_pyro.parses.Parses.table`), with the density of all the sites above
+(:class:`~gns_pyro.models.type_prior.ContinuousType`).
+
 All sites sit in the plate ``"types"`` (dim -1). Sites of strokes or steps that do not exist
 for an item are masked, so they add exactly 0 to its log-probability.
 """
@@ -22,6 +27,8 @@ import torch
 from gns_pyro.parses import Parses
 
 PLATE = "types"
+#: The one site of a type's continuous values in the collapsed parse model.
+TYPE_TABLE = "type_table"
 
 
 def types_plate(size: int, plate=None):

@@ -28,10 +28,13 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro import poutine
+from pyro.distributions import TorchDistribution
+from torch.distributions import constraints
 
 from gns_pyro.models.domain import TeacherForcing
 from gns_pyro.models.sites import stop_site, stop_value, types_plate
 from gns_pyro.models.traces import trace_log_prob
+from gns_pyro.parses import Parses
 
 #: Sampling temperatures accepted by :func:`generate_type` (and ``--temperature``).
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 100.0
@@ -116,3 +119,61 @@ def type_log_prob(parts, parses, max_parts: int | None = None) -> torch.Tensor:
     """log P(psi) of each parse (B,), from the trace of the observed program."""
     trace = poutine.trace(generate_type).get_trace(parts, parses=parses, max_parts=max_parts)
     return trace_log_prob(trace)
+
+
+class ContinuousType(TorchDistribution):
+    """GenerateType's density over the continuous values of types whose discrete structure is
+    given: one site for the whole type instead of a site per start location and offset.
+
+    The value is a :meth:`~gns_pyro.parses.Parses.table` (B, S, P + 1, 2) in the slots of
+    ``structure``; :meth:`log_prob` is log P(psi) of :func:`generate_type` at
+    ``structure.with_table(value)``, its discrete sites (end and stop flags) included, so it is
+    a density in the continuous values up to the structure's fixed terms -- what MAP
+    refinement and Laplace's method need. It is computed in one teacher-forced pass of the
+    nets (``parts.observe`` and ``parts.observed_log_prob``), where the per-site program runs
+    the stroke net offset by offset; the numbers are the same (``tests/models``).
+
+    It only scores: its values come from a guide (e.g.
+    :class:`~gns_pyro.inference.guides.ParseGuide`) or from ``poutine.condition``; sample new
+    types with :func:`generate_type`.
+
+    :param parts: a domain with the teacher-forcing fast path and ``observed_log_prob``
+        (:class:`~gns_pyro.models.character.CharacterParts`).
+    :param structure: the types whose stroke and offset counts are kept (values unused).
+
+    Example::
+
+        >>> with pyro.plate("types", len(structure)):                    # doctest: +SKIP
+        ...     table = pyro.sample("type_table", ContinuousType(parts, structure))
+    """
+
+    arg_constraints: dict = {}
+    support = constraints.independent(constraints.real, 3)
+
+    def __init__(self, parts, structure: Parses, temperature: float = 1.0, validate_args=None):
+        if not (isinstance(parts, TeacherForcing) and hasattr(parts, "observed_log_prob")):
+            raise TypeError(
+                f"{type(parts).__name__} has no teacher-forced observed_log_prob: "
+                "score its types with generate_type(parts, parses=...)"
+            )
+        self.parts, self.structure, self.temperature = parts, structure, temperature
+        B, S, P = structure.offset_mask.shape
+        super().__init__(torch.Size([B]), torch.Size([S, P + 1, 2]), validate_args=validate_args)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """log P(psi) (B,) of the types ``structure.with_table(value)``."""
+        types = self.structure.with_table(value)
+        return self.parts.observed_log_prob(self.parts.observe(types), self.temperature)
+
+    def sample(self, sample_shape=torch.Size()):
+        raise NotImplementedError(
+            "ContinuousType only scores given values; sample types with generate_type"
+        )
+
+    def expand(self, batch_shape, _instance=None):
+        if tuple(batch_shape) != tuple(self.batch_shape):
+            raise ValueError(
+                f"ContinuousType of {self.batch_shape[0]} types cannot be expanded to "
+                f"{tuple(batch_shape)}"
+            )
+        return self

@@ -16,6 +16,7 @@ from gns_pyro.inference.refinement import (
     RefineSettings,
     RefitSettings,
     RefitStart,
+    collapsed_parse_model,
     initial_tokens,
     parse_model,
     refine,
@@ -81,6 +82,28 @@ def test_map_elbo_is_the_log_joint_of_each_parse(parts):
         values = elbo.evaluate(parse_model, guide, parts, types, _image())
     expected = joint_log_prob(parts, types, tokens, _image().expand(2, 105, 105))
     torch.testing.assert_close(values, expected, rtol=1e-5, atol=1e-3)
+
+
+def test_collapsed_model_has_the_same_log_joint_and_gradients(parts):
+    """The type as one site (what refine optimizes) is the per-site model, scored faster."""
+    types = _types().to(dtype=torch.float64)
+    parts64 = CharacterParts().double().eval().requires_grad_(False)
+    tokens = initial_tokens(types)
+    found = []
+    for model, table in ((parse_model, False), (collapsed_parse_model, True)):
+        guide = ParseGuide(types, tokens, type_table=table)
+        with pyro.get_param_store().scope():
+            elbo = MapELBO()
+            elbo.loss_and_grads(model, guide, parts64, types, _image())
+            store = pyro.get_param_store()
+            grads = {n: store[n].unconstrained().grad.clone() for n in guide.param_names}
+        found.append((elbo.log_joint, grads))
+    (per_site, per_site_grads), (collapsed, collapsed_grads) = found
+    torch.testing.assert_close(collapsed, per_site)
+    assert per_site_grads.keys() == collapsed_grads.keys()
+    for name, grad in per_site_grads.items():
+        torch.testing.assert_close(collapsed_grads[name], grad)
+    assert per_site_grads["ParseGuide.type_offsets"].abs().sum() > 0
 
 
 def test_batched_guide_follows_autodelta_step_for_step(parts):

@@ -97,6 +97,38 @@ def test_data_check_render_json(omniglot_dir, capsys):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("delay", [0.2, 0.6, 1.2])
+def test_ctrl_c_while_the_console_script_starts_is_one_line(tmp_path, delay):
+    """SIGINT while ``gns-pyro`` is still importing torch and Pyro (the commands' imports run
+    inside the error boundary): status 130 and one line, no traceback."""
+    import shutil
+    import signal
+    import time
+
+    script = Path(sys.executable).with_name("gns-pyro")
+    script = script if script.exists() else Path(shutil.which("gns-pyro") or "")
+    if not script.is_file():
+        pytest.skip("the gns-pyro console script is not installed next to this Python")
+    proc = subprocess.Popen(
+        [str(script), "sample", "--n", "2", "--out", str(tmp_path / "s")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(timeout=20)
+    finally:
+        proc.kill()
+    err = proc.stderr.read()
+    assert code == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == ["gns-pyro: interrupted"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize("after_line", [1, 3])
 def test_ctrl_c_stops_a_long_command_within_seconds(tmp_path, after_line):
     """SIGINT during the demo (sampling, then parsing) ends it within 3 s: exit 130, one line,

@@ -88,7 +88,7 @@ class Cluster:
         return max(1, (os.cpu_count() or 1) // self.jobs)
 
 
-def exit_with_parent(parent: int, interval: float = 1.0) -> None:
+def exit_with_parent(parent: int, interval: float = 0.5) -> None:
     """End this process (exit status 1) as soon as process ``parent`` has ended, so that jobs
     started by a killed command do not go on writing results. A daemon thread checks every
     ``interval`` seconds. Local jobs only: a Slurm job outlives the shell that submitted it

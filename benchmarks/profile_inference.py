@@ -223,12 +223,12 @@ def main(args: argparse.Namespace) -> dict:
     with clock.watching():
         for name, image in [*((c, run.training[c]) for c in classes), (item, run.test[item])]:
             path = out / f"{name}.pt"
-            cached = classify_module._load_posterior(path, {**key, "image": name})
+            cached = classify_module.load_posterior(path, {**key, "image": name})
             if args.fresh or cached is None:
                 t0 = time.perf_counter()
                 post = parse(image)
                 parsed.append(time.perf_counter() - t0)
-                classify_module._save_posterior(post, path, {**key, "image": name})
+                classify_module.save_posterior(post, path, {**key, "image": name})
     infer_total = sum(parsed)
     report = {"images_parsed": len(parsed)}
     if parsed:
@@ -236,8 +236,8 @@ def main(args: argparse.Namespace) -> dict:
             f"infer over {len(parsed)} images", clock.seconds, infer_total, INFER_STAGES
         )
         report["infer_median_seconds"] = sorted(parsed)[len(parsed) // 2]
-    posts = [classify_module._load_posterior(out / f"{c}.pt", {**key, "image": c}) for c in classes]
-    test = classify_module._load_posterior(out / f"{item}.pt", {**key, "image": item})
+    posts = [classify_module.load_posterior(out / f"{c}.pt", {**key, "image": c}) for c in classes]
+    test = classify_module.load_posterior(out / f"{item}.pt", {**key, "image": item})
     clock = StageClock()
     start = time.perf_counter()
     with clock.watching():

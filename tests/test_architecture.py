@@ -30,7 +30,8 @@ PACKAGE = Path(gns_pyro.__file__).resolve().parent
 #:   it imports nothing) and is not checked as an importer;
 #: * data: reading Omniglot and KanjiVG, fitting splines to drawings, and ``nearest`` (nearest
 #:   training drawings, an index over the data); data code does not know the nets;
-#: * nets: the neural networks, which know neither data nor models;
+#: * nets: the neural networks, which know neither data nor models, and ``evaluate`` (the
+#:   judges: small classifier CNNs that read images only);
 #: * models: the Pyro programs over a domain, and ``pretrained`` (the shipped nets of the
 #:   character domain); models may read Omniglot's frame size from the data layer;
 #: * inference: parsing images (``inference``), and the peers that use the models the same
@@ -52,7 +53,7 @@ LAYERS = {
         "gns_pyro.viz",
     ),
     "data": ("gns_pyro.data", "gns_pyro.nearest"),
-    "nets": ("gns_pyro.nets",),
+    "nets": ("gns_pyro.nets", "gns_pyro.evaluate"),
     "models": ("gns_pyro.models", "gns_pyro.pretrained"),
     "inference": ("gns_pyro.inference", "gns_pyro.train", "gns_pyro.sample"),
     "tasks": ("gns_pyro.tasks",),

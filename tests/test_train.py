@@ -248,8 +248,10 @@ def test_augment_warps_drawings_inside_the_frame_and_keeps_their_structure():
     assert ((ratio > 0.79) & (ratio < 1.21)).all()
     # a warp that would leave the frame is not applied (unless it happens to shrink it)
     kept = [
-        torch.equal(augment(parses, 0.2, 6.0, torch.Generator().manual_seed(s))[2].locations,
-                    parses[2].locations)  # fmt: skip
+        torch.equal(
+            augment(parses, 0.2, 6.0, torch.Generator().manual_seed(s))[2].locations,
+            parses[2].locations,
+        )  # fmt: skip
         for s in range(20)
     ]
     assert any(kept)

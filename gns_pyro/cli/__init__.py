@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         data,
         demo,
         exemplars,
+        judge,
         kanji_eval,
         likelihood,
         parse,
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     parse_eval.add_parser(subparsers)
     likelihood.add_parser(subparsers)
     kanji_eval.add_parser(subparsers)
+    judge.add_parser(subparsers)
     _every_command_has_quiet(subparsers)
     return parser
 

@@ -168,7 +168,7 @@ def trial_scores(
 
 
 # ------------------------------------------------------------------------------ caching
-def _parse_key(parts, image: torch.Tensor, settings: ClassifySettings) -> dict:
+def parse_key(parts, image: torch.Tensor, settings: ClassifySettings) -> dict:
     """Everything a cached parse depends on: its settings, the weights and the image."""
     from gns_pyro.inference import search
     from gns_pyro.inference.refinement import TOKEN_FIT
@@ -187,7 +187,9 @@ def _parse_key(parts, image: torch.Tensor, settings: ClassifySettings) -> dict:
     }
 
 
-def _save_posterior(post: Posterior, path: Path, key: dict) -> None:
+def save_posterior(post: Posterior, path: Path, key: dict) -> None:
+    """Cache a parse at ``path`` (atomically), tagged with ``key`` (what it was made from);
+    :func:`load_posterior` gives it back only for the same key."""
     payload = {
         "key": json.dumps(key, sort_keys=True),
         "image": post.image,
@@ -199,7 +201,7 @@ def _save_posterior(post: Posterior, path: Path, key: dict) -> None:
     atomic_write_bytes(path, lambda tmp: torch.save(payload, tmp))
 
 
-def _load_posterior(path: Path, key: dict) -> Posterior | None:
+def load_posterior(path: Path, key: dict) -> Posterior | None:
     """The cached parse at ``path``, or None if it is missing, damaged, or was made from
     anything else than ``key`` says (settings, weights, image).
 
@@ -230,8 +232,8 @@ def cached_posterior(
     parts, image: torch.Tensor, path: Path, settings: ClassifySettings
 ) -> Posterior:
     """Parse ``image`` once; later calls read ``path`` (when it was made from the same inputs)."""
-    key = _parse_key(parts, image, settings)
-    post = _load_posterior(path, key) if path.exists() else None
+    key = parse_key(parts, image, settings)
+    post = load_posterior(path, key) if path.exists() else None
     if post is None:
         post = infer(
             image,
@@ -240,7 +242,7 @@ def cached_posterior(
             seed=settings.seed,
             refine_settings=RefineSettings(steps=settings.parse_steps),
         )
-        _save_posterior(post, path, key)
+        save_posterior(post, path, key)
     return post
 
 

@@ -153,26 +153,26 @@ def test_parse_cache_is_keyed_by_settings_weights_and_image(tmp_path):
     torch.manual_seed(0)
     parts = CharacterParts().eval()
     made = classify.ClassifySettings(k=3, parse_steps=150)
-    key = classify._parse_key(parts, img, made)
-    classify._save_posterior(post, path, key)
-    back = classify._load_posterior(path, key)
+    key = classify.parse_key(parts, img, made)
+    classify.save_posterior(post, path, key)
+    back = classify.load_posterior(path, key)
     torch.testing.assert_close(back.log_weights, post.log_weights)
     # refit settings do not touch parses; parse settings, weights and the image do
-    same = classify._parse_key(parts, img, classify.ClassifySettings(k=3, parse_steps=150, keep=2))
-    assert classify._load_posterior(path, same) is not None
+    same = classify.parse_key(parts, img, classify.ClassifySettings(k=3, parse_steps=150, keep=2))
+    assert classify.load_posterior(path, same) is not None
     assert (
-        classify._load_posterior(
-            path, classify._parse_key(parts, img, classify.ClassifySettings(k=5))
+        classify.load_posterior(
+            path, classify.parse_key(parts, img, classify.ClassifySettings(k=5))
         )
         is None
     )
     other_image = img.clone()
     other_image[50, 50] = True
-    assert classify._load_posterior(path, classify._parse_key(parts, other_image, made)) is None
+    assert classify.load_posterior(path, classify.parse_key(parts, other_image, made)) is None
     other_parts = CharacterParts().eval()
-    assert classify._load_posterior(path, classify._parse_key(other_parts, img, made)) is None
+    assert classify.load_posterior(path, classify.parse_key(other_parts, img, made)) is None
     path.write_bytes(b"damaged")
-    assert classify._load_posterior(path, key) is None
+    assert classify.load_posterior(path, key) is None
 
 
 def test_parse_cache_never_runs_code_from_the_file(tmp_path):
@@ -185,7 +185,7 @@ def test_parse_cache_never_runs_code_from_the_file(tmp_path):
 
     path = tmp_path / "class01.pt"
     torch.save({"key": "x", "image": Payload()}, path)
-    assert classify._load_posterior(path, {"k": 1}) is None
+    assert classify.load_posterior(path, {"k": 1}) is None
     assert not marker.exists()
 
 
@@ -318,16 +318,16 @@ def _tiny_posterior():
 
 
 def test_a_parse_cache_holding_nan_is_parsed_again(tmp_path):
-    from gns_pyro.tasks.classify import _load_posterior, _save_posterior
+    from gns_pyro.tasks.classify import load_posterior, save_posterior
 
     post, key = _tiny_posterior(), {"image": "x", "settings": 1}
-    _save_posterior(post, tmp_path / "x.pt", key)
-    assert torch.equal(_load_posterior(tmp_path / "x.pt", key).log_weights, post.log_weights)
+    save_posterior(post, tmp_path / "x.pt", key)
+    assert torch.equal(load_posterior(tmp_path / "x.pt", key).log_weights, post.log_weights)
     post.tokens.locations[1, 0, 0] = float("nan")
-    _save_posterior(post, tmp_path / "x.pt", key)
-    assert _load_posterior(tmp_path / "x.pt", key) is None
+    save_posterior(post, tmp_path / "x.pt", key)
+    assert load_posterior(tmp_path / "x.pt", key) is None
     (tmp_path / "y.pt").write_bytes(b"not a tensor file")
-    assert _load_posterior(tmp_path / "y.pt", key) is None
+    assert load_posterior(tmp_path / "y.pt", key) is None
 
 
 def test_a_trial_result_that_contradicts_itself_is_not_trusted():

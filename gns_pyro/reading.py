@@ -177,11 +177,15 @@ def open_zip(path: str | os.PathLike) -> zipfile.ZipFile:
     :data:`MAX_ZIP_MEMBERS` and :data:`MAX_ZIP_UNCOMPRESSED` (checked from its directory,
     before anything is extracted).
 
-    :raises UntrustedFile: naming the archive and the limit it passes.
+    :raises UntrustedFile: naming the archive and the limit it passes, or saying that it is
+        not a zip archive at all (empty, truncated, another format).
     """
     path = Path(path)
     check_file(path, "zip")
-    archive = zipfile.ZipFile(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, EOFError, ValueError) as err:
+        raise UntrustedFile(f"{path} is not a readable zip archive ({err})") from None
     try:
         members = archive.infolist()
         if len(members) > MAX_ZIP_MEMBERS:

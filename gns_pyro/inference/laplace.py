@@ -382,19 +382,17 @@ def batched_laplace(
 
 # ----------------------------------------------------------------------------------- parses
 def _parse_space(parts, types, tokens, image) -> LatentSpace:
-    """The latent space of :func:`~gns_pyro.inference.refinement.collapsed_parse_model` for a
-    batch of parses (float64): every start location and offset the parses have (the one
-    ``type_table`` site) and every token site of their strokes; stroke counts and order
-    fixed. The log joint is :func:`~gns_pyro.inference.refinement.parse_model`'s, whose
-    type density takes one teacher-forced pass of the nets instead of one per offset."""
+    """The latent space of :func:`~gns_pyro.inference.refinement.parse_model` for a batch of
+    parses (float64): every continuous type and token site of the strokes and offsets each
+    parse has; stroke counts and order fixed."""
     from pyro.poutine.util import site_is_subsample
 
     from gns_pyro.inference.guides import ParseGuide
-    from gns_pyro.inference.refinement import collapsed_parse_model
-    from gns_pyro.models.sites import TYPE_TABLE
+    from gns_pyro.inference.refinement import parse_model
+    from gns_pyro.models.sites import loc_site, offset_site
     from gns_pyro.models.token import TOKEN_LOCATIONS, TOKEN_SHAPES
 
-    guide = ParseGuide(types, tokens, type_table=True)
+    guide = ParseGuide(types, tokens)
     with pyro.get_param_store().scope():
         trace = poutine.trace(guide).get_trace()
     mode = {
@@ -403,14 +401,12 @@ def _parse_space(parts, types, tokens, image) -> LatentSpace:
         if s["type"] == "sample" and not site_is_subsample(s)
     }
     strokes, offsets = types.stroke_mask, types.offset_mask
-    table = torch.cat([strokes.unsqueeze(-1), offsets], -1).unsqueeze(-1)  # (B, S, P + 1, 1)
-    masks = {
-        TYPE_TABLE: table,
-        TOKEN_LOCATIONS: strokes.unsqueeze(-1),
-        TOKEN_SHAPES: offsets.unsqueeze(-1),
-    }
+    masks = {TOKEN_LOCATIONS: strokes.unsqueeze(-1), TOKEN_SHAPES: offsets.unsqueeze(-1)}
+    for _, i, t in guide.type_sites:
+        present = strokes[:, i] if t is None else offsets[:, i, t]
+        masks[loc_site(i) if t is None else offset_site(i, t)] = present.unsqueeze(-1)
     return LatentSpace(
-        collapsed_parse_model, mode, (parts, types, image), masks=masks, batch_size=types.batch_size
+        parse_model, mode, (parts, types, image), masks=masks, batch_size=types.batch_size
     )
 
 
@@ -450,8 +446,7 @@ def parse_log_marginal(
 
     Each parse's mode is read from a :class:`~gns_pyro.inference.guides.ParseGuide` at the
     parse (the Delta sites' values), and its Hessian comes from the trace of
-    :func:`~gns_pyro.inference.refinement.collapsed_parse_model` (the log joint of
-    :func:`~gns_pyro.inference.refinement.parse_model`): the variables are every continuous
+    :func:`~gns_pyro.inference.refinement.parse_model`: the variables are every continuous
     type and token site (start locations, offsets, token locations and shapes, affine, blur,
     noise); stroke counts and order are fixed. All ``K`` are polished together
     (:func:`batched_laplace`). A parse that reached the same maximum as an earlier one

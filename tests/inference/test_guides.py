@@ -262,17 +262,13 @@ def test_parse_laplace_after_polish_on_a_synthetic_drawing():
     assert result.polish_gain > 1  # the gradient optimizer had stopped short of the mode
     assert result.converged == (result.positive_definite and result.gradient_norm < 1e-3)
     types64 = refined.types.to(dtype=torch.float64)
-    table = torch.cat([types64.stroke_mask.unsqueeze(-1), types64.offset_mask], -1)
     again = laplace_log_marginal(
-        collapsed_parse_model,
+        parse_model,
         result.mode,
         parts.double(),
         types64,
         image.double()[None],
-        masks={
-            "type_table": table.unsqueeze(-1),
-            "token_shapes": types64.offset_mask.unsqueeze(-1),
-        },
+        masks={"token_shapes": types64.offset_mask.unsqueeze(-1)},
         polish_steps=2,
     )
     assert again.polish_gain >= 0.0  # a polish never descends

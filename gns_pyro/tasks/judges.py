@@ -1,7 +1,9 @@
 """Machine judges of the generation tasks: classifier two-sample tests (C2ST).
 
 * :func:`concepts_test` -- new concepts: real background characters (one drawing each)
-  against unconditional samples of the type prior (one exemplar each), per temperature.
+  against unconditional samples of the type prior (one exemplar each), per temperature; and,
+  as a control of format (:func:`format_control`), official images against the same
+  drawings' strokes drawn by the project's renderer.
 * :func:`exemplars_test` -- new exemplars: for evaluation characters, the drawings of 19
   people against 19 exemplars generated from the parse of the remaining drawing ("drawing
   1", the first in name order), beside two baselines scored the same way: copies of drawing 1
@@ -72,12 +74,49 @@ def concepts_test(
         real.append(data.read_image(alphabet, character, stem, split="background"))
     real = torch.stack(real)
     report = {"real": len(real), "tests": {}}
+    control = format_control(data, parts, n, seed, settings)
+    if control is not None:
+        report["tests"]["control: official images vs the same drawings rendered"] = control
     for temperature in temperatures:
         types, _ = sample_types(len(real), temperature=temperature, seed=seed, parts=parts)
         generated = _render_tokens(parts, sample_exemplars(types, 1))
         result = two_sample_test(real, generated, settings=settings)
         report["tests"][f"T={temperature:g}"] = result.to_json()
     return report
+
+
+def format_control(
+    data, parts, n: int, seed: int, settings: JudgeSettings = JudgeSettings()
+) -> dict | None:
+    """C2ST of format alone: official images of up to ``n`` background drawings (one per
+    character with stroke data) against the same drawings' strokes drawn by the renderer that
+    draws generated exemplars. Near 50%: the judges cannot win on how ink is drawn. None when
+    the data folder has no stroke data."""
+    from gns_pyro.data.preprocess import drawing_to_splines
+    from gns_pyro.errors import DataNotFoundError
+    from gns_pyro.parses import Parses
+
+    try:
+        keys = data.keys(split="background", kind="strokes")
+    except DataNotFoundError:
+        return None
+    by_character: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for alphabet, character, stem in keys:
+        by_character[(alphabet, character)].append(stem)
+    characters = sorted(by_character)
+    generator = torch.Generator().manual_seed(seed)
+    official, drawn = [], []
+    for i in seeded_subset(len(characters), n, seed):
+        alphabet, character = characters[i]
+        stems = sorted(by_character[(alphabet, character)])
+        stem = stems[int(torch.randint(len(stems), (1,), generator=generator))]
+        drawing = data.read_drawing(alphabet, character, stem, split="background")
+        official.append(data.image_of(drawing))
+        types = Parses.from_control_points([drawing_to_splines(drawing.strokes)])
+        drawn.append(_render_tokens(parts, types)[0])
+    if len(official) < 4:
+        return None
+    return two_sample_test(torch.stack(official), torch.stack(drawn), settings=settings).to_json()
 
 
 def jittered_copies(

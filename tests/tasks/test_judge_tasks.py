@@ -39,6 +39,8 @@ def test_judge_concepts_command(tmp_path, capsys):
     result = report["tests"]["T=1"]
     assert report["real"] == 16 and result["tested"] + result["train_images"] == 32
     assert 0.0 <= result["interval"][0] <= result["accuracy"] <= result["interval"][1] <= 1.0
+    control = report["tests"]["control: official images vs the same drawings rendered"]
+    assert control["tested"] + control["train_images"] == 32  # 16 drawings, both ways drawn
     saved = json.loads((tmp_path / "judge_concepts.json").read_text())
     assert saved["tests"] == report["tests"]
 

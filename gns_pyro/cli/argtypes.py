@@ -174,7 +174,8 @@ def out_folder(text: str) -> str:
     """A folder for results: created if missing, but not an existing file or unwritable."""
     path = Path(text)
     if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r} is a file, not a folder")
+        kind = "a file" if path.is_file() else "a special file (FIFO, device or socket)"
+        raise argparse.ArgumentTypeError(f"{text!r} is {kind}, not a folder")
     base = _writable_ancestor(path)
     if not base.is_dir():
         raise argparse.ArgumentTypeError(f"{str(base)!r} is a file, not a folder")

@@ -24,8 +24,9 @@ at the final point is the Laplace one.
 Models over a plate of independent items (a batch of parses) are done together
 (:func:`batched_laplace`): one trace of the whole batch, one gradient, and the Hessian's
 diagonal blocks from ``max d`` Hessian-vector products batched with
-``autograd.grad(is_grads_batched=True)`` -- product ``i`` probes the ``i``-th variable of
-every item at once, which is exact because the items' log joints share no variable.
+``autograd.grad(is_grads_batched=True)``, :data:`PROBES_PER_PASS` per backward pass -- product
+``i`` probes the ``i``-th variable of every item at once, which is exact because the items' log
+joints share no variable.
 
 A Hessian that is still not negative definite is handled explicitly: the log-determinant
 uses the absolute values of the eigenvalues of ``-H``, floored at ``min_curvature``, and the
@@ -63,6 +64,9 @@ from gns_pyro.models.traces import trace_log_prob
 POLISH_STEPS = 20
 GRADIENT_TOLERANCE = 1e-3
 MIN_CURVATURE = 1e-6
+#: Hessian-vector products per batched backward pass (memory grows with it: each product
+#: holds its own copy of the graph's intermediate values).
+PROBES_PER_PASS = 16
 #: Newton steps taken with one Hessian before it is recomputed (a Hessian costs ~100
 #: gradients of a parse; between refreshes each step costs one gradient).
 HESSIAN_EVERY = 4
@@ -217,7 +221,21 @@ class LatentSpace:
             local[idx] = torch.arange(idx.numel())
         width = max(idx.numel() for idx in self.entries)
         probes = (local.unsqueeze(0) == torch.arange(width).unsqueeze(1)).to(z.dtype)
-        (columns,) = torch.autograd.grad(grad, z, grad_outputs=probes, is_grads_batched=True)
+        # a batched backward holds one copy of the graph's buffers per probe: a few at a time,
+        # or an image whose parses have hundreds of variables asks for tens of gigabytes
+        chunks = probes.split(PROBES_PER_PASS)
+        columns = torch.cat(
+            [
+                torch.autograd.grad(
+                    grad,
+                    z,
+                    grad_outputs=chunk,
+                    is_grads_batched=True,
+                    retain_graph=i < len(chunks) - 1,
+                )[0]
+                for i, chunk in enumerate(chunks)
+            ]
+        )
         blocks = []
         for idx in self.entries:
             h = columns[: idx.numel(), idx].T  # h[a, i] = d2 f / dz_a dz_i

@@ -44,12 +44,24 @@ def _render_tokens(parts, tokens) -> torch.Tensor:
         return render(tokens, blur=DEFAULT_BLUR, noise=0.0, settings=parts.render_settings).cpu()
 
 
-def _characters(data, split: str) -> dict[tuple[str, str], list[str]]:
-    """(alphabet, character) -> its image stems, sorted, from the archive listing."""
+def _characters(data, split: str, kind: str = "images") -> dict[tuple[str, str], list[str]]:
+    """(alphabet, character) -> its stems of ``kind``, sorted, from the archive listing."""
     stems: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for alphabet, character, stem in data.keys(split=split, kind="images"):
+    for alphabet, character, stem in data.keys(split=split, kind=kind):
         stems[(alphabet, character)].append(stem)
     return {key: sorted(value) for key, value in sorted(stems.items())}
+
+
+def _one_drawing_each(characters: dict, n: int, seed: int) -> list[tuple[str, str, str]]:
+    """Up to ``n`` seeded characters of ``characters`` (:func:`_characters`), a seeded stem of
+    each: ``(alphabet, character, stem)``."""
+    keys = list(characters)
+    generator = torch.Generator().manual_seed(seed)
+    picked = []
+    for i in seeded_subset(len(keys), n, seed):
+        stems = characters[keys[i]]
+        picked.append((*keys[i], stems[int(torch.randint(len(stems), (1,), generator=generator))]))
+    return picked
 
 
 def concepts_test(
@@ -63,16 +75,8 @@ def concepts_test(
     """C2ST of new concepts: ``n`` real background characters (a seeded drawing of each)
     against ``n`` unconditional samples at each temperature, one exemplar each."""
     pyro.set_rng_seed(seed)
-    characters = _characters(data, "background")
-    keys = list(characters)
-    picked = [keys[i] for i in seeded_subset(len(keys), n, seed)]
-    generator = torch.Generator().manual_seed(seed)
-    real = []
-    for alphabet, character in picked:
-        stems = characters[(alphabet, character)]
-        stem = stems[int(torch.randint(len(stems), (1,), generator=generator))]
-        real.append(data.read_image(alphabet, character, stem, split="background"))
-    real = torch.stack(real)
+    picked = _one_drawing_each(_characters(data, "background"), n, seed)
+    real = torch.stack([data.read_image(*key, split="background") for key in picked])
     report = {"real": len(real), "tests": {}}
     control = format_control(data, parts, n, seed, settings)
     if control is not None:
@@ -97,20 +101,12 @@ def format_control(
     from gns_pyro.parses import Parses
 
     try:
-        keys = data.keys(split="background", kind="strokes")
+        characters = _characters(data, "background", kind="strokes")
     except DataNotFoundError:
         return None
-    by_character: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for alphabet, character, stem in keys:
-        by_character[(alphabet, character)].append(stem)
-    characters = sorted(by_character)
-    generator = torch.Generator().manual_seed(seed)
     official, drawn = [], []
-    for i in seeded_subset(len(characters), n, seed):
-        alphabet, character = characters[i]
-        stems = sorted(by_character[(alphabet, character)])
-        stem = stems[int(torch.randint(len(stems), (1,), generator=generator))]
-        drawing = data.read_drawing(alphabet, character, stem, split="background")
+    for key in _one_drawing_each(characters, n, seed):
+        drawing = data.read_drawing(*key, split="background")
         official.append(data.image_of(drawing))
         types = Parses.from_control_points([drawing_to_splines(drawing.strokes)])
         drawn.append(_render_tokens(parts, types)[0])

@@ -40,8 +40,9 @@ from gns_pyro.models.sites import (
     stop_value,
     type_conditions,
 )
-from gns_pyro.nets import LocationNet, StrokeNet, TerminationNet
+from gns_pyro.nets import LocationNet, StrokeNet, StyleAdapter, StyleShift, TerminationNet
 from gns_pyro.nets.canvas import described_image_size, image_size_entry
+from gns_pyro.nets.gmm import PARAMS_PER_COMPONENT
 from gns_pyro.parses import Parses, Tokens
 from gns_pyro.renderer import RenderSettings, finish_ink, stroke_canvases, stroke_ink
 
@@ -91,6 +92,10 @@ class CharacterParts(nn.Module):
     :param max_steps: cap on offsets per stroke.
     :param image_size: side of the square canvas, pixels (105 for Omniglot); the nets built
         here normalize points to this frame.
+    :param style_dim: size of an alphabet's style vector (0: none, the unconditional prior).
+        With a style the nets' outputs take a :class:`~gns_pyro.nets.style.StyleAdapter` of
+        the style of each type (:meth:`with_style`; zero when none is given): the type prior
+        of the hierarchical model :mod:`gns_pyro.models.alphabet`.
     """
 
     def __init__(
@@ -101,6 +106,7 @@ class CharacterParts(nn.Module):
         max_strokes: int = MAX_STROKES,
         max_steps: int = MAX_STEPS,
         image_size: int = OMNIGLOT_IMAGE_SIZE,
+        style_dim: int = 0,
     ):
         super().__init__()
         self.location_net = location_net or LocationNet(image_size=image_size)
@@ -115,6 +121,14 @@ class CharacterParts(nn.Module):
         self.image_settings = RenderSettings(size=image_size)  # the image model's renderer
         self.max_steps = max_steps
         self._blank_canvas = False  # see with_blank_canvas
+        self.style = None
+        if style_dim:
+            self.style = StyleAdapter(
+                style_dim,
+                PARAMS_PER_COMPONENT * self.location_net.num_components,
+                PARAMS_PER_COMPONENT * self.stroke_net.num_components,
+            )
+        self._style_values = None  # (B, D) style of each type; see with_style
 
     def config(self) -> dict:
         """Architecture description, stored with trained weights to check compatibility."""
@@ -126,6 +140,8 @@ class CharacterParts(nn.Module):
             "max_steps": self.max_steps,
             **image_size_entry(self.image_size),
         }
+        if self.style is not None:
+            config["style_dim"] = self.style.dim
         return config
 
     @classmethod
@@ -138,7 +154,48 @@ class CharacterParts(nn.Module):
             max_strokes=config["max_strokes"],
             max_steps=config["max_steps"],
             image_size=described_image_size(config),
+            style_dim=config.get("style_dim", 0),
         )
+
+    @property
+    def style_dim(self) -> int:
+        """Size of the style vector (0 for the unconditional prior)."""
+        return 0 if self.style is None else self.style.dim
+
+    def with_style(self, style: torch.Tensor | None) -> CharacterParts:
+        """The same nets (shared, not copied) drawing or scoring each type in a style: ``style``
+        is (B, D), one style vector per type of the batch (``None``: zero, the unconditional
+        prior). ``self`` is unchanged.
+
+        Example::
+
+            >>> parts = CharacterParts(style_dim=4).eval()
+            >>> styled = parts.with_style(torch.randn(3, 4))  # three types, three styles
+            >>> styled.style_dim, parts._style_values is None
+            (4, True)
+        """
+        if style is not None:
+            if self.style is None:
+                raise ValueError("these nets have no style (style_dim = 0)")
+            if style.dim() != 2 or style.shape[-1] != self.style.dim:
+                raise ValueError(
+                    f"style must be (types, {self.style.dim}), got {tuple(style.shape)}"
+                )
+            if not torch.isfinite(style).all():
+                raise ValueError("style vectors must be finite")
+        styled = copy.copy(self)
+        styled._style_values = style
+        return styled
+
+    def _shift(self, batch_size: int) -> StyleShift | None:
+        """The style's shifts of the nets' outputs for a batch of types (None: no style)."""
+        if self.style is None or self._style_values is None:
+            return None
+        if self._style_values.shape[0] != batch_size:
+            raise ValueError(
+                f"{self._style_values.shape[0]} style vectors for a batch of {batch_size} types"
+            )
+        return self.style(self._style_values.to(self.device))
 
     @property
     def device(self) -> torch.device:
@@ -163,8 +220,11 @@ class CharacterParts(nn.Module):
         """Pyro sub-program of stroke ``index``: its start ``loc_i``, then offsets
         ``offset_i_t``, each followed by its end flag ``end_i_t``, until the stroke ends."""
         i, T = index, temperature
-        gmm = self.location_net(state.canvas, state.prev_end, state.has_prev, T)
-        location = pyro.sample(loc_site(i), gmm)
+        shift = self._shift(alive.shape[0])
+        raw = self.location_net.raw(state.canvas, state.prev_end, state.has_prev)
+        if shift is not None:
+            raw = raw + shift.location
+        location = pyro.sample(loc_site(i), self.location_net.distribution(raw, T))
         net = self.stroke_net
         stroke = net.start(state.canvas, location)
         going = alive.clone()
@@ -172,10 +232,14 @@ class CharacterParts(nn.Module):
         offsets = []
         for t in range(self.max_steps):
             raw, stroke = net.step(stroke)
+            if shift is not None:
+                raw = raw + shift.offset
             with poutine.mask(mask=going):
                 offset = pyro.sample(offset_site(i, t), net.offset_distribution(raw, T))
                 if has_end_site(t, self.max_steps):
                     end_logit = net.end_logit(stroke, offset)
+                    if shift is not None:
+                        end_logit = end_logit + shift.end
                     end = pyro.sample(end_site(i, t), dist.Bernoulli(logits=end_logit / T))
                 else:
                     end = torch.ones_like(counts, dtype=offset.dtype)  # the step cap ends it
@@ -212,7 +276,9 @@ class CharacterParts(nn.Module):
 
     def termination_logits(self, index, state) -> torch.Tensor:
         """Logit (B,) that the type stops after stroke ``index``, from the updated canvas."""
-        return self.termination_net(state.canvas)
+        logits = self.termination_net(state.canvas)
+        shift = self._shift(logits.shape[0])
+        return logits if shift is None else logits + shift.stop
 
     def collect(self, strokes: list[StrokePart], alive_per_part: list[torch.Tensor]) -> Parses:
         """Pack the generated strokes into one batched :class:`~gns_pyro.parses.Parses`."""
@@ -304,9 +370,11 @@ class CharacterParts(nn.Module):
         row = torch.zeros(B, S, dtype=torch.long, device=b.device).index_put(
             (b, s), torch.arange(b.numel(), device=b.device)
         )
-        return ObservedTypes(
+        observed = ObservedTypes(
             parses, parses.num_strokes, counts, row, loc_flat, stroke_flat, stop_flat
         )
+        shift = self._shift(B)
+        return observed if shift is None else styled_observation(observed, shift)
 
     def observed_termination_logits(self, index: int, observed: ObservedTypes) -> torch.Tensor:
         """Logit (B,) of stopping after stroke ``index``, from the teacher-forced pass."""
@@ -370,3 +438,25 @@ class CharacterParts(nn.Module):
             + torch.where(has_stop, stop, zero)
         )
         return per_stroke.new_zeros(p.batch_size).index_add(0, b, per_stroke)
+
+
+def styled_observation(observed: ObservedTypes, shift: StyleShift) -> ObservedTypes:
+    """Teacher-forced outputs of unstyled nets (``observe`` of nets without a style, or with
+    ``style = 0``) moved by per-type style shifts (:class:`~gns_pyro.nets.style.StyleShift`,
+    (B, ...)): what ``observe`` of the styled nets gives, without running the nets again --
+    the style enters after them."""
+    b, _ = observed.parses.stroke_mask.nonzero(as_tuple=True)
+    per_stroke = shift[b]
+    offsets = per_stroke.offset.unsqueeze(1)  # the same shift at every step
+    stroke_raw = torch.cat(
+        [
+            observed.stroke_raw[..., :-1] + offsets,
+            (observed.stroke_raw[..., -1] + per_stroke.end.unsqueeze(1)).unsqueeze(-1),
+        ],
+        -1,
+    )
+    return observed._replace(
+        loc_raw=observed.loc_raw + per_stroke.location,
+        stroke_raw=stroke_raw,
+        stop_logits=observed.stop_logits + per_stroke.stop,
+    )

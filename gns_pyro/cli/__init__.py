@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         parse_eval,
         sample,
         train,
+        train_alphabet,
     )
 
     parser = _Parser(
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     data.add_parser(subparsers)
     train.add_parser(subparsers)
+    train_alphabet.add_parser(subparsers)
     sample.add_parser(subparsers)
     parse.add_parsers(subparsers)
     classify.add_parser(subparsers)

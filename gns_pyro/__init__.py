@@ -14,11 +14,14 @@ Example::
     >>> log_p, modes = gns_pyro.parse_log_marginal(parts, post.types, post.tokens, images[0])
     ...                                                          # doctest: +SKIP
 
-* nets and weights: :func:`load_type_prior`, :func:`save_type_prior`, :class:`CharacterParts`;
-* the model as Pyro programs: :func:`generate_type`, :func:`generate_token`,
+* nets and weights: :func:`load_type_prior`, :func:`save_type_prior`, :class:`CharacterParts`,
+  and the nets with an alphabet level, :func:`load_alphabet_prior`;
+* the model as Pyro programs: :func:`generate_type`, :func:`generate_alphabet` (the alphabet
+  level above it), :func:`generate_token`,
   :func:`image_model`, :func:`character_model`, :func:`token_image_model`, and scoring with
   :func:`type_log_prob`, :func:`joint_log_prob`, :func:`conditioned_trace`;
-* sampling and drawing: :func:`sample_types`, :func:`sample_exemplars`, :func:`render`;
+* sampling and drawing: :func:`sample_types`, :func:`sample_in_style` (new characters of the
+  alphabet of a few given ones), :func:`sample_exemplars`, :func:`render`;
 * inference: :func:`infer` (-> :class:`Posterior`), :func:`refine_parses`,
   :func:`refit_tokens`, their settings, and Laplace marginals (:func:`laplace_log_marginal`,
   :func:`parse_log_marginal`);
@@ -39,6 +42,7 @@ _ENTRY_POINTS = {
     "CharacterParts": "gns_pyro.models.character",
     "load_type_prior": "gns_pyro.pretrained",
     "save_type_prior": "gns_pyro.pretrained",
+    "load_alphabet_prior": "gns_pyro.pretrained",
     # the model as Pyro programs
     "generate_type": "gns_pyro.models.type_prior",
     "generate_token": "gns_pyro.models.token",
@@ -47,6 +51,7 @@ _ENTRY_POINTS = {
     "character_model": "gns_pyro.models.joint",
     "token_image_model": "gns_pyro.models.joint",
     "type_log_prob": "gns_pyro.models.type_prior",
+    "generate_alphabet": "gns_pyro.models.alphabet",
     "trace_log_prob": "gns_pyro.models.traces",
     "joint_log_prob": "gns_pyro.models.joint",
     "conditioned_trace": "gns_pyro.models.traces",
@@ -54,6 +59,7 @@ _ENTRY_POINTS = {
     "token_conditions": "gns_pyro.models.joint",
     # sampling and drawing
     "sample_types": "gns_pyro.sample",
+    "sample_in_style": "gns_pyro.sample",
     "sample_exemplars": "gns_pyro.models.joint",
     "render": "gns_pyro.renderer",
     # inference

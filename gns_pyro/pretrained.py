@@ -28,6 +28,8 @@ from gns_pyro.reading import UntrustedFile, check_file, read_json
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 TYPE_PRIOR_WEIGHTS = WEIGHTS_DIR / "type_prior.pt"
 TYPE_PRIOR_RECORD = WEIGHTS_DIR / "type_prior.json"
+#: the hierarchical prior's nets (with their style adapter), from ``gns-pyro train-alphabet``
+ALPHABET_PRIOR_WEIGHTS = WEIGHTS_DIR / "alphabet_prior.pt"
 FORMAT = 1
 
 
@@ -157,4 +159,26 @@ def load_type_prior(
     parts = parts.to(device or "cpu").eval()
     # inference only reads the nets: no gradient is ever computed for their weights
     parts.requires_grad_(False)
+    return parts
+
+
+def load_alphabet_prior(
+    path: str | os.PathLike | None = None, device: str | torch.device | None = None
+) -> CharacterParts:
+    """Load nets with an alphabet level (a style adapter; default: the shipped ones), checked
+    as :func:`load_type_prior` checks weights.
+
+    :raises WeightsError: as :func:`load_type_prior`, or weights without an alphabet level.
+    """
+    path = Path(path) if path is not None else ALPHABET_PRIOR_WEIGHTS
+    if not path.exists() and path == ALPHABET_PRIOR_WEIGHTS:
+        raise WeightsError(
+            f"no alphabet-level weights at {path}; train them with `gns-pyro train-alphabet`"
+        )
+    parts = load_type_prior(path, device)
+    if parts.style_dim == 0:
+        raise WeightsError(
+            f"{path} holds a type prior without an alphabet level (no style); give weights "
+            "from `gns-pyro train-alphabet`"
+        )
     return parts

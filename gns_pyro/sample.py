@@ -18,16 +18,24 @@ than observation noise.
 
 With ``--nearest`` each concept is drawn beside the most similar official background image
 (:mod:`gns_pyro.nearest`), a check that new concepts are not copies of training characters.
+
+New characters in the style of an alphabet (:func:`sample_in_style`, the hierarchical prior
+of :mod:`gns_pyro.models.alphabet`)::
+
+    gns-pyro sample --alphabet my_alphabet/ --n 12 --out in_style.png   # 2-100 PNGs in the folder
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pyro
 import torch
 
 from gns_pyro.errors import GNSError
+from gns_pyro.inference.style import AlphabetStyle, infer_style, sample_with_style
+from gns_pyro.inference.style import StyleSettings as StyleFit
 from gns_pyro.models.character import CharacterParts
 from gns_pyro.models.type_prior import generate_type, type_log_prob
 from gns_pyro.parses import Parses, Tokens
@@ -198,3 +206,84 @@ def sample_statistics(
         "mean_strokes_when_outside": float(outside.mean()) if len(outside) else None,
         "all_finite": bool(finite.all()),
     }
+
+
+#: fewest and most images that ``sample_in_style`` (and ``sample --alphabet``) reads: a style
+#: needs several characters of the alphabet, and each image is parsed (~16 s on one thread)
+MIN_STYLE_IMAGES, MAX_STYLE_IMAGES = 2, 100
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleSamples:
+    """New characters in the style of a few given ones (:func:`sample_in_style`)."""
+
+    given: Parses  # (M,) the MAP parse of each given image
+    style: AlphabetStyle  # q(z) fitted to them
+    types: Parses  # (n,) the new types
+    log_prob: torch.Tensor  # (n,) log P(psi | z) of each new type, at its own z
+
+
+def sample_in_style(
+    images,
+    n: int,
+    parts: CharacterParts | None = None,
+    temperature: float = 0.5,
+    seed: int = 0,
+    k: int = 5,
+    style_settings: StyleFit = StyleFit(),  # noqa: B008 (frozen settings)
+    max_strokes: int | None = MAX_SAMPLE_STROKES,
+    progress=None,
+) -> StyleSamples:
+    """New characters of the alphabet that drew ``images``: each image is parsed with
+    :func:`~gns_pyro.inference.infer` (the nets at ``z = 0``), the alphabet's style q(z) is
+    fitted to the MAP parses (:func:`~gns_pyro.inference.style.infer_style`), and ``n`` types
+    are drawn with ``z ~ q(z)`` (:func:`~gns_pyro.inference.style.sample_with_style`).
+
+    :param images: 2 to 100 images (paths, arrays or masks, as :func:`load_image` reads them).
+    :param parts: nets with an alphabet level (default: the shipped ones).
+    :param progress: called with a note after each parse (or None).
+
+    Example::
+
+        >>> images = sorted(Path("my_alphabet").glob("*.png"))  # doctest: +SKIP
+        >>> result = sample_in_style(images, n=12)               # doctest: +SKIP
+        >>> result.types.batch_size                              # doctest: +SKIP
+        12
+    """
+    from gns_pyro.data.images import load_image
+    from gns_pyro.inference.posterior import check_image, infer
+    from gns_pyro.pretrained import load_alphabet_prior
+
+    images = list(images)
+    if not MIN_STYLE_IMAGES <= len(images) <= MAX_STYLE_IMAGES:
+        raise GNSError(
+            f"give {MIN_STYLE_IMAGES} to {MAX_STYLE_IMAGES} images of the alphabet, got "
+            f"{len(images)}"
+        )
+    if n < 1:
+        raise GNSError(f"n must be at least 1, got {n}")
+    parts = parts if parts is not None else load_alphabet_prior()
+    if parts.style_dim == 0:
+        raise GNSError("these nets have no alphabet level; use gns-pyro train-alphabet weights")
+    masks = [check_image(load_image(im, size=parts.image_size), parts.image_size) for im in images]
+    unstyled = parts.with_style(None)
+    given = []
+    for i, mask in enumerate(masks):
+        given.append(infer(mask, unstyled, k=k, seed=seed).map)
+        if progress is not None:
+            progress(f"parsed image {i + 1}/{len(masks)}")
+    given = Parses.cat(given)
+    style = infer_style(parts, given, style_settings, seed=seed)
+    types, log_prob = sample_with_style(parts, style, n, temperature, max_strokes, seed)
+    return StyleSamples(given, style, types, log_prob)
+
+
+def save_style_grid(given: torch.Tensor, types: Parses, path, settings=None) -> None:
+    """Save a grid: the given images (M, H, W) in the first row(s), then the new types,
+    rendered plainly; rows of ``max(M, 6)`` pictures (at most 10)."""
+    ncols = min(max(len(given), 6), 10)
+    pictures = render(types, noise=0.0, settings=settings).cpu()
+    first = given.to(pictures.dtype)
+    pad = (-len(first)) % ncols
+    blank = torch.zeros(pad, *first.shape[1:], dtype=pictures.dtype)
+    save_grid(torch.cat([first, blank, pictures]), path, ncols=ncols)

@@ -5,17 +5,19 @@ Shell::
     gns-pyro sample --n 36 --temperature 0.5 --seed 0 --out concepts.png --json
     gns-pyro sample --n 4 --exemplars 9 --seed 0 --out grid.png   # 9 new tokens of each
     gns-pyro sample --n 12 --nearest --out novelty.png   # each beside its nearest background image
+    gns-pyro sample --alphabet my_alphabet/ --n 12 --out in_style.png   # new ones in its style
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from gns_pyro.cli import argtypes
 from gns_pyro.cli.common import add_device_argument, device_of
 from gns_pyro.errors import GNSError
-from gns_pyro.sample import MAX_SAMPLE_STROKES
+from gns_pyro.sample import MAX_SAMPLE_STROKES, MAX_STYLE_IMAGES, MIN_STYLE_IMAGES
 
 #: most types one `gns-pyro sample` run draws: memory grows with the batch (one batch of
 #: 100,000 needed over 20 GB)
@@ -70,6 +72,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--data-dir", default=None, help="Omniglot data folder for --nearest ($GNS_PYRO_DATA)"
     )
+    p.add_argument(
+        "--alphabet",
+        default=None,
+        metavar="DIR",
+        help=f"draw new characters in the style of the alphabet whose characters are the PNG "
+        f"images in DIR ({MIN_STYLE_IMAGES} to {MAX_STYLE_IMAGES}, e.g. ten): each is parsed, "
+        "the alphabet's style is inferred from the parses, and new types are drawn in it "
+        "(--weights: nets with an alphabet level, default the shipped ones)",
+    )
+    p.add_argument(
+        "--k",
+        type=argtypes.count(1, 50),
+        default=5,
+        help="with --alphabet: parses kept per image (the best one is used)",
+    )
     p.add_argument("--json", action="store_true", help="print the types as one JSON object")
     add_device_argument(p)
     p.set_defaults(func=run)
@@ -91,6 +108,85 @@ def _check(args: argparse.Namespace) -> None:
         )
     if args.exemplars and args.nearest:
         raise GNSError("choose one of --exemplars and --nearest")
+    if args.alphabet is not None and (args.exemplars or args.nearest):
+        raise GNSError("--alphabet draws plain new characters: leave out --exemplars and --nearest")
+
+
+def alphabet_images(folder: str) -> list[Path]:
+    """The PNG images of an ``--alphabet`` folder, sorted; a one-line error for a missing or
+    empty folder, other files in it, or a count outside the bounds. Hidden files are ignored."""
+    path = Path(folder)
+    if not path.exists():
+        raise GNSError(f"--alphabet folder not found: {path}")
+    if not path.is_dir():
+        raise GNSError(f"--alphabet {path} is not a folder (give a folder of PNG images)")
+    entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+    others = [p.name for p in entries if p.suffix.lower() != ".png" or not p.is_file()]
+    if others:
+        raise GNSError(
+            f"--alphabet {path} holds entries that are not PNG images: {', '.join(others[:5])}"
+        )
+    if not MIN_STYLE_IMAGES <= len(entries) <= MAX_STYLE_IMAGES:
+        raise GNSError(
+            f"--alphabet {path} holds {len(entries)} PNG image(s); give {MIN_STYLE_IMAGES} to "
+            f"{MAX_STYLE_IMAGES} characters of the alphabet"
+        )
+    return entries
+
+
+def run_alphabet(args: argparse.Namespace) -> int:
+    """``gns-pyro sample --alphabet DIR``: new characters in the style of DIR's."""
+    import torch
+
+    from gns_pyro.data.images import load_image
+    from gns_pyro.inference.posterior import check_image
+    from gns_pyro.pretrained import load_alphabet_prior
+    from gns_pyro.progress import Stages
+    from gns_pyro.sample import sample_in_style, save_style_grid, types_to_json
+
+    files = alphabet_images(args.alphabet)
+    parts = load_alphabet_prior(args.weights, device=device_of(args))
+    images = [check_image(load_image(f, size=parts.image_size), parts.image_size) for f in files]
+    stages = Stages("sample --alphabet", quiet=getattr(args, "quiet", False))
+    result = sample_in_style(
+        images,
+        args.n,
+        parts,
+        temperature=args.temperature,
+        seed=args.seed,
+        k=args.k,
+        max_strokes=args.max_strokes,
+        progress=stages,
+    )
+    save_style_grid(torch.stack(images).cpu(), result.types, args.out, parts.render_settings)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "alphabet": str(args.alphabet),
+                    "given": [
+                        {"image": f.name, **record}
+                        for f, record in zip(
+                            files, types_to_json(result.given, torch.zeros(len(files)))
+                        )
+                    ],
+                    "style": {
+                        "loc": [round(float(v), 4) for v in result.style.loc],
+                        "scale": [round(float(v), 4) for v in result.style.scale],
+                    },
+                    "seed": args.seed,
+                    "temperature": args.temperature,
+                    "weights": args.weights or "shipped",
+                    "out": args.out,
+                    "types": types_to_json(result.types, result.log_prob),
+                }
+            )
+        )
+    else:
+        print(
+            f"wrote {args.n} new characters in the style of {len(files)} given ones to {args.out}"
+        )
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
     from gns_pyro.viz import save_grid
 
     _check(args)
+    if args.alphabet is not None:
+        return run_alphabet(args)
     parts = load_type_prior(args.weights, device=device_of(args))
     types, log_prob = sample_types(
         args.n, args.temperature, args.seed, parts, max_strokes=args.max_strokes

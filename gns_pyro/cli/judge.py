@@ -5,6 +5,7 @@ Shell::
 
     gns-pyro judge concepts --n 300 --seed 0 --json
     gns-pyro judge exemplars --characters 30 --seed 0 --out results/judge --json
+    gns-pyro judge style --alphabets 5 --seed 0 --out results/judge --json
 """
 
 from __future__ import annotations
@@ -46,7 +47,24 @@ def add_parser(subparsers) -> None:
         default=30,
         help="evaluation characters (seeded)",
     )
-    for command in (concepts, exemplars):
+    style = tests.add_parser(
+        "style",
+        help="an alphabet classifier on new characters drawn in the style of ten of each "
+        "alphabet's (needs nets with an alphabet level)",
+    )
+    style.add_argument(
+        "--alphabets",
+        type=argtypes.count(2, 20),
+        default=5,
+        help="evaluation alphabets (seeded); ten characters of each are parsed",
+    )
+    style.add_argument(
+        "--samples", type=argtypes.count(1, 500), default=20, help="new characters per alphabet"
+    )
+    style.add_argument(
+        "--temperature", type=argtypes.temperature, default=0.5, help="of the new characters"
+    )
+    for command in (concepts, exemplars, style):
         command.add_argument("--data-dir", default=None)
         command.add_argument("--seed", type=argtypes.seed, default=0)
         command.add_argument(
@@ -59,7 +77,10 @@ def add_parser(subparsers) -> None:
             help="where the report (and the exemplar test's parses) are kept",
         )
         command.add_argument(
-            "--weights", default=None, help="type-prior weights (default: the shipped ones)"
+            "--weights",
+            default=None,
+            help="type-prior weights (default: the shipped ones; for style, the shipped "
+            "alphabet-level ones)",
         )
         command.add_argument("--json", action="store_true", help="print the report as JSON")
         add_quiet_argument(command)
@@ -74,15 +95,31 @@ def run(args: argparse.Namespace) -> int:
     from gns_pyro.data import Omniglot
     from gns_pyro.evaluate.judges import JudgeSettings
     from gns_pyro.fileio import atomic_write_bytes
-    from gns_pyro.pretrained import load_type_prior
+    from gns_pyro.pretrained import load_alphabet_prior, load_type_prior
     from gns_pyro.progress import Progress
     from gns_pyro.tasks.judges import concepts_test, exemplars_test
 
     settings = JudgeSettings(epochs=args.epochs, seed=args.seed)
-    parts = load_type_prior(args.weights, device=device_of(args))
+    load = load_alphabet_prior if args.test == "style" else load_type_prior
+    parts = load(args.weights, device=device_of(args))
     out = Path(args.out)
     with Omniglot(args.data_dir) as data:
-        if args.test == "concepts":
+        if args.test == "style":
+            from gns_pyro.tasks.style_judge import style_test
+
+            with Progress(args.alphabets + 1, "judge style", args.quiet) as progress:
+                report = style_test(
+                    data,
+                    parts,
+                    args.alphabets,
+                    args.samples,
+                    args.temperature,
+                    args.seed,
+                    settings,
+                    cache_dir=out / "parses",
+                    progress=progress,
+                )
+        elif args.test == "concepts":
             temperatures = tuple(args.temperature or (0.5, 1.0))
             report = concepts_test(data, parts, args.n, temperatures, args.seed, settings)
         else:
@@ -100,6 +137,19 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_bytes(out / f"judge_{args.test}.json", lambda tmp: Path(tmp).write_text(text))
     if args.json:
         print(json.dumps(report))
+    elif args.test == "style":
+        for name in ("ceiling_held_out_real", "in_style"):
+            result = report[name]
+            lo, hi = result["interval"]
+            print(
+                f"{name}: alphabet accuracy {result['accuracy']:.1%} ({result['correct']} of "
+                f"{result['tested']}; 95% {lo:.1%}-{hi:.1%})"
+            )
+        print(
+            f"unconditional: {report['unconditional_share_per_alphabet']['mean']:.1%} per "
+            f"alphabet (chance {report['chance']:.1%}); near copies of an example: "
+            f"{report['novelty']['near_copies']} of {report['novelty']['generated']}"
+        )
     else:
         for name, result in report["tests"].items():
             lo, hi = result["interval"]

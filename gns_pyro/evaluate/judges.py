@@ -69,7 +69,8 @@ class JudgeResult:
     :ivar tested: held-out images.
     :ivar interval: 95% Wilson score interval of the accuracy.
     :ivar chance: accuracy of always answering the most frequent held-out class.
-    :ivar train_accuracy: accuracy on the training images (how well it learned at all).
+    :ivar train_accuracy: accuracy on the training images (how well it learned at all); None
+        for a trained judge scored on other images (:func:`judge_accuracy`).
     :ivar train_images: images it was trained on.
     """
 
@@ -78,7 +79,7 @@ class JudgeResult:
     tested: int
     interval: tuple[float, float]
     chance: float
-    train_accuracy: float
+    train_accuracy: float | None
     train_images: int
 
     def to_json(self) -> dict:
@@ -143,6 +144,16 @@ def _split(groups: torch.Tensor, fraction: float, generator: torch.Generator):
     order = distinct[torch.randperm(len(distinct), generator=generator)]
     held = order[: max(1, min(len(distinct) - 1, round(fraction * len(distinct))))]
     return torch.isin(groups, held)
+
+
+def held_out_groups(
+    groups: torch.Tensor, settings: JudgeSettings = JudgeSettings()
+) -> torch.Tensor:
+    """The groups that :func:`train_judge` holds out for its accuracy with these settings
+    (so a task can pick, say, examples among the groups the judge was trained on)."""
+    generator = torch.Generator().manual_seed(settings.seed)
+    groups = torch.as_tensor(groups)
+    return groups[_split(groups, settings.test_fraction, generator)].unique()
 
 
 def _accuracy(net: JudgeNet, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int]:
@@ -214,7 +225,7 @@ def judge_accuracy(
     correct, tested = _accuracy(net, _pooled(images, settings.size), labels)
     chance = float(torch.bincount(labels).max()) / tested
     return JudgeResult(
-        correct / tested, correct, tested, wilson_interval(correct, tested), chance, float("nan"), 0
+        correct / tested, correct, tested, wilson_interval(correct, tested), chance, None, 0
     )
 
 

@@ -44,6 +44,22 @@ def _render_tokens(parts, tokens) -> torch.Tensor:
         return render(tokens, blur=DEFAULT_BLUR, noise=0.0, settings=parts.render_settings).cpu()
 
 
+def cached_parse(parts, image: torch.Tensor, path: Path | None):
+    """The posterior of one image with one-shot classification's parse settings, read from
+    (or, when missing or made from anything else, computed and written to) ``path``."""
+    from gns_pyro.inference import posterior
+    from gns_pyro.tasks.classify import ClassifySettings, load_posterior, parse_key, save_posterior
+
+    settings = ClassifySettings()
+    key = parse_key(parts, image, settings)
+    post = None if path is None else load_posterior(path, key)
+    if post is None:
+        post = posterior.infer(image, parts, k=settings.k, seed=settings.seed)
+        if path is not None:
+            save_posterior(post, path, key)
+    return post
+
+
 def _characters(data, split: str, kind: str = "images") -> dict[tuple[str, str], list[str]]:
     """(alphabet, character) -> its stems of ``kind``, sorted, from the archive listing."""
     stems: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -149,27 +165,19 @@ def exemplars_test(
     """C2ST of new exemplars on ``characters`` seeded evaluation characters, with the two
     baselines (module docstring). Parses of drawing 1 are cached under ``cache_dir`` (as
     one-shot classification caches them), so a killed run resumes without parsing again."""
-    from gns_pyro.inference.posterior import infer
-    from gns_pyro.tasks.classify import ClassifySettings, load_posterior, parse_key, save_posterior
     from gns_pyro.tasks.exemplars import exemplars_from_posterior
 
     pyro.set_rng_seed(seed)  # the exemplars' motor noise
     table = _characters(data, "evaluation")
     keys = list(table)
     picked = [keys[i] for i in seeded_subset(len(keys), characters, seed)]
-    parse_settings = ClassifySettings()
     generator = torch.Generator().manual_seed(seed)
     real, exemplars, jittered, groups = [], [], [], []
     for g, (alphabet, character) in enumerate(picked):
         stems = table[(alphabet, character)]
         first = data.read_image(alphabet, character, stems[0], split="evaluation")
-        key = parse_key(parts, first, parse_settings)
         path = None if cache_dir is None else Path(cache_dir) / f"{alphabet}_{character}.pt"
-        post = None if path is None else load_posterior(path, key)
-        if post is None:
-            post = infer(first, parts, k=parse_settings.k, seed=parse_settings.seed)
-            if path is not None:
-                save_posterior(post, path, key)
+        post = cached_parse(parts, first, path)
         others = stems[1:]
         real += [data.read_image(alphabet, character, s, split="evaluation") for s in others]
         tokens = exemplars_from_posterior(post, len(others), generator=generator)

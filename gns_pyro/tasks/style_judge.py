@@ -38,7 +38,7 @@ from gns_pyro.models.joint import sample_exemplars
 from gns_pyro.nearest import image_features
 from gns_pyro.parses import Parses
 from gns_pyro.sample import MAX_SAMPLE_STROKES
-from gns_pyro.tasks.judges import _characters, _render_tokens
+from gns_pyro.tasks.judges import _characters, _render_tokens, cached_parse
 from gns_pyro.tasks.results import seeded_subset
 
 #: characters whose parses give an alphabet's style (the task of Lake et al., 2015: ten)
@@ -46,20 +46,10 @@ GIVEN_CHARACTERS = 10
 
 
 def _map_parse(data, parts, alphabet, character, stem, cache_dir):
-    """The MAP parse of one evaluation image, cached as one-shot classification caches."""
-    from gns_pyro.inference.posterior import infer
-    from gns_pyro.tasks.classify import ClassifySettings, load_posterior, parse_key, save_posterior
-
+    """The MAP parse of one evaluation image (:func:`~gns_pyro.tasks.judges.cached_parse`)."""
     image = data.read_image(alphabet, character, stem, split="evaluation")
-    settings = ClassifySettings()
-    key = parse_key(parts, image, settings)
     path = None if cache_dir is None else Path(cache_dir) / f"{alphabet}_{character}_{stem}.pt"
-    post = None if path is None else load_posterior(path, key)
-    if post is None:
-        post = infer(image, parts, k=settings.k, seed=settings.seed)
-        if path is not None:
-            save_posterior(post, path, key)
-    return image, post.map
+    return image, cached_parse(parts, image, path).map
 
 
 def style_test(

@@ -4,9 +4,9 @@ line, the exemplars test's grouping and parse cache (with a stand-in parser)."""
 import json
 import os
 
-import numpy as np
 import pytest
 import torch
+from stand_in_parser import bar_parser
 
 from gns_pyro.cli import main
 from gns_pyro.evaluate.judges import JudgeSettings
@@ -49,20 +49,11 @@ def test_judge_concepts_command(tmp_path, capsys):
 def test_exemplars_test_groups_characters_and_caches_parses(tmp_path, monkeypatch):
     import gns_pyro.inference.posterior as posterior
     from gns_pyro.data import Omniglot
-    from gns_pyro.inference.refinement import initial_tokens
-    from gns_pyro.parses import Parses
     from gns_pyro.pretrained import load_type_prior
     from gns_pyro.tasks.judges import exemplars_test
 
     calls = []
-
-    def stand_in(image, parts, k=5, seed=0, **kwargs):  # a bar: what matters is the plumbing
-        calls.append(image)
-        bar = np.array([[30.0, 50.0], [75.0, 52.0]])
-        types = Parses.from_control_points([[bar]] * 2)
-        return posterior.Posterior(image, types, initial_tokens(types), torch.zeros(2), 2)
-
-    monkeypatch.setattr(posterior, "infer", stand_in)
+    monkeypatch.setattr(posterior, "infer", bar_parser(calls))
     parts = load_type_prior()
     settings = JudgeSettings(epochs=1)
     with Omniglot(DATA) as data:

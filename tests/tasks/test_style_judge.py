@@ -3,9 +3,9 @@ training characters of the alphabet judge, parses are cached, and the report is 
 
 import os
 
-import numpy as np
 import pytest
 import torch
+from stand_in_parser import bar_parser
 
 from gns_pyro.evaluate.judges import JudgeSettings
 
@@ -20,20 +20,11 @@ def test_style_test_uses_training_characters_as_examples_and_caches_parses(tmp_p
     import gns_pyro.inference.posterior as posterior
     import gns_pyro.tasks.style_judge as style_judge
     from gns_pyro.data import Omniglot
-    from gns_pyro.inference.refinement import initial_tokens
     from gns_pyro.inference.style import StyleSettings
     from gns_pyro.models import CharacterParts
-    from gns_pyro.parses import Parses
 
     calls = []
-
-    def stand_in(image, parts, k=5, seed=0, **kwargs):  # a bar: what matters is the plumbing
-        calls.append(image)
-        bar = np.array([[30.0, 50.0], [75.0, 52.0]])
-        types = Parses.from_control_points([[bar]] * 2)
-        return posterior.Posterior(image, types, initial_tokens(types), torch.zeros(2), 2)
-
-    monkeypatch.setattr(posterior, "infer", stand_in)
+    monkeypatch.setattr(posterior, "infer", bar_parser(calls))
     held_seen = []
     original = style_judge.held_out_groups
 

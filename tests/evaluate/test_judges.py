@@ -9,6 +9,7 @@ from gns_pyro.evaluate.judges import (
     JudgeSettings,
     _split,
     binarize,
+    held_out_groups,
     judge_accuracy,
     train_judge,
     two_sample_test,
@@ -72,6 +73,20 @@ def test_judges_are_reproducible_and_score_other_images():
     assert first == again
     other = judge_accuracy(net, _strokes(20, 6, width=3), torch.ones(20), FAST)
     assert other.tested == 20 and other.accuracy > 0.8
+
+
+def test_an_alphabet_judge_names_three_styles_and_says_which_groups_it_held_out():
+    # three "alphabets" (stroke widths 1, 3, 5), 10 "characters" of 6 drawings each
+    images = torch.cat([_strokes(60, 7 + w, width=w) for w in (1, 3, 5)])
+    labels = torch.arange(3).repeat_interleave(60)
+    groups = torch.arange(30).repeat_interleave(6)
+    _, result = train_judge(images, labels, groups, FAST)
+    held = held_out_groups(groups, FAST)
+    assert result.tested == int(torch.isin(groups, held).sum())  # exactly those groups tested
+    assert result.accuracy > 0.8 and result.chance < 0.6
+    shuffled = labels[torch.randperm(180, generator=torch.Generator().manual_seed(0))]
+    _, by_chance = train_judge(images, shuffled, groups, FAST)  # labels carry no style
+    assert by_chance.accuracy < 0.6
 
 
 def test_bad_inputs_are_named():

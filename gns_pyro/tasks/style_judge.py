@@ -8,7 +8,8 @@ alphabets, with a seeded 30% of each alphabet's characters held out. Then:
 * **in style** -- for each alphabet, ten of its *training* characters (drawing 1 of each,
   images the judge saw as real) are parsed, the alphabet's style q(z) is fitted to their MAP
   parses, and ``samples`` new characters are drawn in it (:func:`gns_pyro.sample.sample_in_style`
-  in pieces, parses cached); the judge's accuracy at naming their alphabet;
+  in pieces, parses cached); the judge's accuracy at naming their alphabet, in all and per
+  alphabet;
 * **unconditional** -- the same number of samples of the prior with ``z = 0``, each labelled
   with every alphabet in turn: the share the judge gives each alphabet, i.e. chance for samples
   that carry no alphabet's style (1 / alphabets when the judge is unbiased);
@@ -132,7 +133,14 @@ def style_test(
         if progress is not None:
             progress.update(f"{alphabet}: {samples} new characters in its style")
     in_style = torch.cat(in_style)
-    style_result = judge_accuracy(judge, in_style, torch.tensor(style_labels), settings)
+    style_labels = torch.tensor(style_labels)
+    style_result = judge_accuracy(judge, in_style, style_labels, settings)
+    per_alphabet = {
+        alphabet: judge_accuracy(
+            judge, in_style[style_labels == a], style_labels[style_labels == a], settings
+        ).accuracy
+        for a, alphabet in enumerate(chosen)
+    }
     unconditional, _ = sample_with_style(
         parts, _zero_style(parts), samples * len(chosen), temperature, MAX_SAMPLE_STROKES, seed
     )
@@ -152,6 +160,7 @@ def style_test(
         "temperature": temperature,
         "ceiling_held_out_real": ceiling.to_json(),
         "in_style": style_result.to_json(),
+        "in_style_per_alphabet": per_alphabet,
         "unconditional_share_per_alphabet": {"mean": sum(shares) / len(shares), "each": shares},
         "chance": 1.0 / len(chosen),
         "in_style_over_ceiling": style_result.accuracy / ceiling.accuracy,

@@ -46,6 +46,9 @@ def test_style_test_uses_training_characters_as_examples_and_caches_parses(tmp_p
     assert report["in_style"] == again["in_style"]
     assert len(report["alphabets"]) == 2 and report["chance"] == 0.5
     assert report["in_style"]["tested"] == 6
+    assert set(report["in_style_per_alphabet"]) == set(report["alphabets"])
+    mean = sum(report["in_style_per_alphabet"].values()) / 2  # 3 samples each: equal weights
+    assert mean == pytest.approx(report["in_style"]["accuracy"])
     assert report["novelty"]["generated"] == 6
     assert 0.0 <= report["unconditional_share_per_alphabet"]["mean"] <= 1.0
     # shares of the two alphabets add up to one: every sample is given to one of them

@@ -79,7 +79,21 @@ def test_weights_without_an_alphabet_level_are_refused(tmp_path, capsys):
     )
 
 
-def test_sample_in_style_of_two_images_writes_grid_and_style(tmp_path, capsys, styled_weights):
+def test_sample_in_style_of_two_images_writes_grid_and_style(
+    tmp_path, capsys, styled_weights, monkeypatch
+):
+    import gns_pyro.inference.posterior as posterior
+    from gns_pyro.inference.refinement import initial_tokens
+    from gns_pyro.parses import Parses
+
+    parsed = []
+
+    def bar(image, parts, k=5, seed=0, **kwargs):  # parsing itself: notebook 06, tests/inference
+        parsed.append(image)
+        types = Parses.from_control_points([[np.array([[30.0, 50.0], [75.0, 52.0]])]])
+        return posterior.Posterior(image, types, initial_tokens(types), torch.zeros(1), 1)
+
+    monkeypatch.setattr(posterior, "infer", bar)
     folder = tmp_path / "alphabet"
     folder.mkdir()
     write_png(folder / "a.png", 30)
@@ -92,3 +106,4 @@ def test_sample_in_style_of_two_images_writes_grid_and_style(tmp_path, capsys, s
     assert [g["image"] for g in record["given"]] == ["a.png", "b.png"]
     assert len(record["types"]) == 3 and len(record["style"]["loc"]) == 2
     assert Image.open(out).size[0] > 0
+    assert len(parsed) == 2 and parsed[0].dtype == torch.bool  # each image, read as a mask

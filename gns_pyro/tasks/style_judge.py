@@ -89,7 +89,6 @@ def style_test(
     held = set(held_out_groups(groups, settings).tolist())
     if progress is not None:
         progress.update(f"alphabet judge trained ({ceiling.accuracy:.1%} on held-out characters)")
-    generator = torch.Generator().manual_seed(seed)
     in_style, style_labels, novelty, references = (
         [],
         [],
@@ -152,7 +151,6 @@ def style_test(
     novelty = torch.cat(novelty)
     same_character = torch.cat(references["same_character"])
     same_alphabet = torch.cat(references["same_alphabet"])
-    del generator
     return {
         "alphabets": chosen,
         "given_per_alphabet": GIVEN_CHARACTERS,

@@ -13,7 +13,7 @@ import argparse
 import json
 
 from gns_pyro.cli import argtypes
-from gns_pyro.cli.common import add_strokes_argument
+from gns_pyro.cli.common import add_device_argument, add_strokes_argument
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -78,6 +78,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="output folder (default %(default)s)",
     )
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    add_device_argument(p)
     p.set_defaults(func=run)
     return p
 
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         exclude=tuple(args.exclude),
         strokes=tuple(args.strokes),
         max_drawings=args.max_drawings,
+        device=args.device,
     )
     record = train_alphabet_prior(args.out, settings, args.data_dir, resume=args.resume)
     summary = {

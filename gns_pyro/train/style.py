@@ -37,6 +37,7 @@ from pyro import poutine
 from pyro.infer.autoguide import AutoNormal
 
 import gns_pyro
+from gns_pyro.devices import resolve_device
 from gns_pyro.errors import GNSError
 from gns_pyro.fileio import atomic_write_bytes, file_sha256, save_json
 from gns_pyro.models.alphabet import STYLE_SITE, generate_alphabet, marginal_type_log_prob
@@ -76,6 +77,7 @@ class StyleSettings:
     strokes: tuple[str, ...] = ()
     max_drawings: int | None = None
     min_stroke_length: float = 5.0
+    device: str = "cpu"  # cpu, cuda, cuda:N or auto
 
     def data_settings(self) -> TrainSettings:
         """The type prior's training settings that choose the same data and split."""
@@ -195,6 +197,7 @@ def _comparable(settings: StyleSettings) -> dict:
     """Settings as a checkpoint stores them (all but the epoch budget must match to resume)."""
     saved = dataclasses.asdict(settings)
     saved.pop("epochs")
+    saved.pop("device")  # a run may resume on another device
     saved["exclude"], saved["strokes"] = list(settings.exclude), list(settings.strokes)
     return saved
 
@@ -287,7 +290,7 @@ def train_alphabet_prior(
     settings, learning curve, validation NLLs, the training alphabets' styles)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = torch.device("cpu")
+    device = resolve_device(settings.device)  # CUDA asked for but absent: a clear error
     start = load_type_prior(settings.init_weights)  # a bad file is named before the data
     train, val = load_training_data(settings.data_settings(), data_dir, progress)
     checkpoint_path = out_dir / CHECKPOINT_NAME
@@ -339,7 +342,7 @@ def train_alphabet_prior(
             "validation": {"drawings": len(val), "characters": len(set(val.character_ids))},
             "stroke_sources": train.sources,
         },
-        "settings": {**_comparable(settings), "epochs": settings.epochs},
+        "settings": {**_comparable(settings), "epochs": settings.epochs, "device": str(device)},
         "architecture": run.parts.config(),
         "epochs_run": len(run.history),
         "steps": run.steps,

@@ -59,3 +59,11 @@ def test_a_run_writes_weights_record_and_resumes(omniglot_dir, tmp_path, capsys)
     other = StyleSettings(**{**settings.__dict__, "style_dim": 2, "epochs": 2})
     with pytest.raises(GNSError, match="other settings"):
         train_alphabet_prior(tmp_path, other, omniglot_dir, resume=True, progress=False)
+
+
+def test_cuda_asked_without_cuda_is_named_before_any_data(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present here")
+    settings = StyleSettings(init_weights=str(TYPE_PRIOR_WEIGHTS), device="cuda")
+    with pytest.raises(GNSError, match="sees no CUDA device"):
+        train_alphabet_prior(tmp_path, settings, tmp_path / "no-data", progress=False)

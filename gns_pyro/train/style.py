@@ -178,6 +178,9 @@ def start_run(settings, train, checkpoint_path: Path, resume: bool, device) -> S
         ckpt = torch.load(checkpoint_path, map_location=device, weights_only=True)
     except Exception as err:  # noqa: BLE001 -- any unreadable file gets the same one line
         raise GNSError(f"{checkpoint_path} is not a readable checkpoint ({err})") from None
+    needed = {"model", "style_loc", "style_scale", "optimizer", "history", "epoch", "steps"}
+    if not isinstance(ckpt, dict) or not needed <= set(ckpt):
+        raise GNSError(f"{checkpoint_path} is not a train-alphabet checkpoint; use another --out")
     if ckpt.get("settings") != _comparable(settings) or ckpt.get("alphabets") != alphabets:
         raise GNSError(
             f"{checkpoint_path} was made with other settings or data; use another --out "

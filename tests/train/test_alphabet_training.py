@@ -59,6 +59,9 @@ def test_a_run_writes_weights_record_and_resumes(omniglot_dir, tmp_path, capsys)
     other = StyleSettings(**{**settings.__dict__, "style_dim": 2, "epochs": 2})
     with pytest.raises(GNSError, match="other settings"):
         train_alphabet_prior(tmp_path, other, omniglot_dir, resume=True, progress=False)
+    torch.save({"epoch": 0, "model": {}}, tmp_path / "checkpoint.pt")  # a type-prior's, say
+    with pytest.raises(GNSError, match="not a train-alphabet checkpoint"):
+        train_alphabet_prior(tmp_path, longer, omniglot_dir, resume=True, progress=False)
 
 
 def test_cuda_asked_without_cuda_is_named_before_any_data(tmp_path):

@@ -74,7 +74,7 @@ def add_parser(subparsers) -> None:
             "--out",
             type=argtypes.out_folder,
             default="results/judge",
-            help="where the report (and the exemplar test's parses) are kept",
+            help="where the report (and the parses of the exemplar and style tests) are kept",
         )
         command.add_argument(
             "--weights",

@@ -123,7 +123,7 @@ def observed_alphabet(parts: CharacterParts, alphabet_of: torch.Tensor, num_alph
 
 @torch.no_grad()
 def marginal_type_log_prob(
-    parts: CharacterParts, parses, num_samples: int = 64, generator=None
+    parts: CharacterParts, parses, num_samples: int = 64, generator=None, base=None
 ) -> torch.Tensor:
     """log P(psi) (B,) of each type under the hierarchical prior with its style marginalized:
     log mean_s P(psi | z_s), z_s ~ Normal(0, I), the same ``num_samples`` draws for every type
@@ -137,7 +137,8 @@ def marginal_type_log_prob(
         raise ValueError("nets without a style: use type_log_prob")
     if num_samples < 1:
         raise ValueError(f"num_samples must be positive, got {num_samples}")
-    base = parts.with_style(None).observe(parses)
+    if base is None:  # the nets' outputs without a style (a caller may have them already)
+        base = parts.with_style(None).observe(parses)
     z = torch.randn(num_samples, parts.style_dim, generator=generator).to(parts.device, parts.dtype)
     B = len(parses)
     per_sample = []

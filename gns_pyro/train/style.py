@@ -41,7 +41,7 @@ from gns_pyro.devices import resolve_device
 from gns_pyro.errors import GNSError
 from gns_pyro.fileio import atomic_write_bytes, file_sha256, save_json
 from gns_pyro.models.alphabet import STYLE_SITE, generate_alphabet, marginal_type_log_prob
-from gns_pyro.models.character import CharacterParts
+from gns_pyro.models.character import CharacterParts, styled_observation
 from gns_pyro.pretrained import load_type_prior, save_type_prior
 from gns_pyro.reading import check_file
 from gns_pyro.train.augment import augment
@@ -246,19 +246,23 @@ def validation_nll(parts: CharacterParts, val, styles: torch.Tensor, labels, see
     style (``styles[labels]``)."""
     parts.eval()
     generator = torch.Generator().manual_seed(seed)
-    out = {"zero_style": evaluate_nll(parts.with_style(None), val.parses)["per_drawing"]}
-    marginal, own = 0.0, 0.0
+    zero, marginal, own = 0.0, 0.0, 0.0
     with pyro.validation_enabled(False):
         for idx in batches(len(val), 128):
             batch = val.parses[idx].trim().to(parts.device)
+            # the nets run once per batch: each style only shifts their outputs
+            base = parts.with_style(None).observe(batch)
+            zero -= float(parts.observed_log_prob(base).sum())
             marginal -= float(
-                marginal_type_log_prob(parts, batch, MARGINAL_SAMPLES, generator).sum()
+                marginal_type_log_prob(parts, batch, MARGINAL_SAMPLES, generator, base).sum()
             )
-            styled = parts.with_style(styles[labels[idx]].to(parts.device))
-            own -= float(styled.observed_log_prob(styled.observe(batch)).sum())
-    out["marginal_style"] = marginal / len(val)
-    out["own_alphabet_style"] = own / len(val)
-    return out
+            shift = parts.style(styles[labels[idx]].to(parts.device))
+            own -= float(parts.observed_log_prob(styled_observation(base, shift)).sum())
+    return {
+        "zero_style": zero / len(val),
+        "marginal_style": marginal / len(val),
+        "own_alphabet_style": own / len(val),
+    }
 
 
 @torch.no_grad()

@@ -1,8 +1,10 @@
 """Stroke order and direction by the type prior (paper App. B, step 2).
 
 Every (order, direction) configuration of each proposal is a parse, scored by log P(psi) in
-batches. The search spends a budget of ``total_configs`` configurations -- each one
-teacher-forced pass of the nets, several milliseconds on one CPU core:
+batches, each distinct input of the nets evaluated once
+(:func:`~gns_pyro.inference.order_scores.shared_type_log_prob`: configurations of one
+proposal share their canvases). The search spends a budget of ``total_configs``
+configurations:
 
 1. when every proposal's configurations fit (``n! 2^n``, capped at ``max_configs`` each), all
    of them are scored;
@@ -25,7 +27,7 @@ import numpy as np
 import pyro
 import torch
 
-from gns_pyro.models.type_prior import type_log_prob
+from gns_pyro.inference.order_scores import shared_type_log_prob
 from gns_pyro.parses import Parses
 
 #: Default budget: most configurations per proposal, in all, and per proposal when screening.
@@ -113,7 +115,9 @@ def best_orders(
         )
         with pyro.validation_enabled(False):
             new = [
-                type_log_prob(parts, configs[i : i + chunk].trim().to(parts.device, parts.dtype))
+                shared_type_log_prob(
+                    parts, configs[i : i + chunk].trim().to(parts.device, parts.dtype)
+                )
                 for i in range(0, len(configs), chunk)
             ]
         scores = torch.cat([scores, *[x.to(device) for x in new]])

@@ -23,6 +23,13 @@ noise. On 500 seeded drawings the smooth images match the official ones with a m
 0.832, against 0.841 for the reference renderer
 (``GNS_PYRO_DATA=../shared/omniglot gns-pyro data check-render --n 500 --seed 0 [--smooth]``).
 
+``RenderSettings(downsample=2)`` selects a coarse image model for the first steps of a token
+refit, while the blur is still wide: the ink is drawn and broadened at full size as above, then
+averaged over 2 x 2 blocks (:func:`block_average`), and blurred (with ``sigma`` halved, the
+same width in the frame), noised and scored on the 53 x 53 grid, which makes the blur -- the
+costliest step -- about eight times cheaper. Refinement only steers by it: every log joint it
+reports is the full model's (:class:`~gns_pyro.inference.refinement.RefineSettings`).
+
 Everything is batched: all strokes of all parses are evaluated together, ink from every stroke
 lands in its image through one ``index_add``, and the blur is separable and per image, applied
 as two batched matrix products ``G X G^T`` (so each image can have its own differentiable
@@ -73,6 +80,18 @@ class RenderSettings:
     smooth: bool = False  # the smooth image model (module docstring), for Laplace's method
     soft_clamp_power: float = 4.0  # sharpness of soft_clamp in the smooth model
     smooth_points: int = 100  # points per stroke in the smooth model (fixed: no jumps)
+    # > 1: the coarse image model (block_average): ink drawn at full size, averaged over
+    # blocks of this side, then blurred and scored on the smaller grid
+    downsample: int = 1
+
+    def __post_init__(self):
+        if self.downsample < 1:
+            raise ValueError(f"downsample must be at least 1, got {self.downsample}")
+
+    @property
+    def output_size(self) -> int:
+        """Side of the rendered images: ``size``, or ``ceil(size / downsample)``."""
+        return -(-self.size // self.downsample)
 
 
 DEFAULT_SETTINGS = RenderSettings()
@@ -294,6 +313,20 @@ def gaussian_blur(
     return blurred if smooth else blurred.clamp(0.0, 1.0)
 
 
+def block_average(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """Mean of each ``factor`` x ``factor`` block of images (B, H, H): (B, ceil(H / factor), ...).
+
+    The frame is padded with blank pixels to a multiple of ``factor`` first, so the last row and
+    column of blocks average real pixels with blank ones, in rendered and observed images alike.
+    """
+    if factor == 1:
+        return images
+    H = images.shape[-1]
+    pad = -H % factor
+    padded = F.pad(images, (0, pad, 0, pad)) if pad else images
+    return F.avg_pool2d(padded.unsqueeze(-3), factor).squeeze(-3)
+
+
 def add_pixel_noise(probs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """``(1 - eps) p + eps (1 - p)`` with per-image ``eps`` (B,)."""
     eps = noise.view(-1, *([1] * (probs.dim() - 1)))
@@ -365,7 +398,9 @@ def render_control_points(
     if not ((noise >= 0) & (noise <= 1)).all():
         raise ValueError("pixel noise epsilon must lie in [0, 1]")
     ink = finish_ink(stroke_ink(control_points, num_control, stroke_mask, settings), settings)
-    probs = gaussian_blur(ink, blur, settings.blur_passes, settings.smooth)
+    # the coarse model blurs the block averages with the same sigma in coarse pixels
+    ink = block_average(ink, settings.downsample)
+    probs = gaussian_blur(ink, blur / settings.downsample, settings.blur_passes, settings.smooth)
     return add_pixel_noise(probs, noise)
 
 
@@ -375,7 +410,8 @@ def render(
     noise: torch.Tensor | float | None = None,
     settings: RenderSettings = DEFAULT_SETTINGS,
 ) -> torch.Tensor:
-    """Ink probabilities (B, 105, 105) of a batch of parses or tokens.
+    """Ink probabilities (B, 105, 105) of a batch of parses or tokens (smaller with
+    ``settings.downsample``: see :func:`block_average`).
 
     Tokens (:class:`~gns_pyro.parses.Tokens`) are drawn with their ``affine`` warp
     (:func:`apply_affine`) and, unless ``blur`` / ``noise`` are given, their own blur and

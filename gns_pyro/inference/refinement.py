@@ -44,6 +44,7 @@ from gns_pyro.models.token import DEFAULT_TOKEN_PRIOR, TokenPrior
 from gns_pyro.models.traces import trace_log_prob
 from gns_pyro.models.type_prior import ContinuousType
 from gns_pyro.parses import Parses, Tokens
+from gns_pyro.renderer import RenderSettings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +60,10 @@ class RefineSettings:
     :param tol: improvement (nats) that counts.
     :param init_blur: starting blur sigma of new tokens (pixels).
     :param init_noise: starting pixel noise of new tokens.
+    :param downsample: token refits only: steer by the coarse image model on blocks of this
+        side (:class:`~gns_pyro.renderer.RenderSettings`), which is several times cheaper per
+        step while the blur is wide; the log joints reported are still the full model's,
+        evaluated once at the end.
     """
 
     steps: int = 75
@@ -70,6 +75,11 @@ class RefineSettings:
     tol: float = 0.05
     init_blur: float = 2.0
     init_noise: float = 0.05
+    downsample: int = 1
+
+    def __post_init__(self):
+        if self.downsample < 1:
+            raise ValueError(f"downsample must be at least 1, got {self.downsample}")
 
     def optim_args(self, param_name: str) -> dict:
         """Adam arguments of one guide param (for ``pyro.optim.ClippedAdam``)."""
@@ -145,10 +155,16 @@ def collapsed_parse_model(
     return parts.image_model(theta, images, plate=plate)
 
 
-def refit_model(types: Parses, image: torch.Tensor, token_prior: TokenPrior = DEFAULT_TOKEN_PRIOR):
-    """P(theta, I | psi) for given types: the token refit's target (types fixed, image observed)."""
+def refit_model(
+    types: Parses,
+    image: torch.Tensor,
+    token_prior: TokenPrior = DEFAULT_TOKEN_PRIOR,
+    render_settings: RenderSettings | None = None,
+):
+    """P(theta, I | psi) for given types: the token refit's target (types fixed, image observed;
+    ``render_settings`` with ``downsample``: its coarse approximation)."""
     images = image.expand(types.batch_size, *image.shape[-2:]).to(types.locations.dtype)
-    return token_image_model(types, images, token_prior)
+    return token_image_model(types, images, token_prior, render_settings)
 
 
 class MapELBO(Trace_ELBO):
@@ -266,17 +282,35 @@ def refine(
 
     With ``refine_type=False`` the type is given, only the token is fitted, and the objective
     (and ``log_joint``) is log P(theta, I | psi) (token refit); ``parts`` is then unused.
+    A token refit with ``settings.downsample > 1`` steps by the coarse image model, keeps the
+    state that is best by it, and reports the full model's log joints at that state and at
+    the start.
     """
     types = types.map(torch.Tensor.detach)
     guide = ParseGuide(
         types, tokens, fit_type=refine_type, token_prior=token_prior, type_table=refine_type
     )
+    coarse = None
     if refine_type:
+        if settings.downsample > 1:
+            raise ValueError(
+                "the coarse image model (downsample) is for token refits; joint refinement "
+                "scores the domain's own image model"
+            )
         model, args = collapsed_parse_model, (parts, types, image, token_prior)
     else:
-        model, args = refit_model, (types, image, token_prior)
+        if settings.downsample > 1:
+            coarse = RenderSettings(size=image.shape[-1], downsample=settings.downsample)
+        model, args = refit_model, (types, image, token_prior, coarse)
     with pyro.get_param_store().scope(), pyro.validation_enabled(False), frozen(parts):
         best, start, steps = run_svi(model, guide, args, settings)
+        if coarse is not None:  # the coarse model steered: report the full model's values
+            full_args = (types, image, token_prior)
+            best = MapELBO().evaluate(refit_model, guide, *full_args)
+            at_start = ParseGuide(
+                types, tokens, fit_type=False, name="start", token_prior=token_prior
+            )
+            start = MapELBO().evaluate(refit_model, at_start, *full_args)
         return Refined(guide.types(), guide.tokens(), best, start, steps)
 
 
@@ -375,7 +409,11 @@ class RefitSettings:
         RefitStart(4.0, 0.1, True),
     )
     race: RefineSettings = RefineSettings(
-        steps=100, lr_coordinates=1.0, lr_affine=0.05, lr_render=0.4, patience=10**9
+        steps=100,
+        lr_coordinates=1.0,
+        lr_affine=0.05,
+        lr_render=0.4,
+        patience=10**9,
     )
     finish: RefineSettings = RefineSettings(
         steps=100,

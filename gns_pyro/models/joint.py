@@ -37,6 +37,7 @@ from gns_pyro.models.token import (
 from gns_pyro.models.traces import conditioned_trace, trace_log_prob
 from gns_pyro.models.type_prior import generate_type
 from gns_pyro.parses import Parses, Tokens
+from gns_pyro.renderer import RenderSettings
 
 
 def character_model(
@@ -126,12 +127,19 @@ def sample_exemplars(
 
 
 def token_image_model(
-    types: Parses, image: torch.Tensor, token_prior: TokenPrior = DEFAULT_TOKEN_PRIOR
+    types: Parses,
+    image: torch.Tensor,
+    token_prior: TokenPrior = DEFAULT_TOKEN_PRIOR,
+    render_settings: RenderSettings | None = None,
 ):
-    """P(theta, I | psi): GenerateToken and the image model for fixed types (token refit)."""
+    """P(theta, I | psi): GenerateToken and the image model for fixed types (token refit).
+
+    :param render_settings: the image model's renderer (default: the reference renderer on the
+        image's frame; ``downsample=2``: the coarse model a refit starts with).
+    """
     plate = types_plate(types.batch_size)
     theta = generate_token(types, token_prior, plate=plate)
-    return image_model(theta, image, plate=plate)
+    return image_model(theta, image, plate=plate, settings=render_settings)
 
 
 def token_image_log_prob(types: Parses, tokens: Tokens, image: torch.Tensor) -> torch.Tensor:

@@ -42,7 +42,7 @@ import torch
 from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE
 from gns_pyro.models.sites import types_plate
 from gns_pyro.parses import Parses, Tokens
-from gns_pyro.renderer import RenderSettings, render
+from gns_pyro.renderer import RenderSettings, block_average, render
 
 TOKEN_LOCATIONS = "token_locations"
 TOKEN_SHAPES = "token_shapes"
@@ -137,6 +137,44 @@ class PixelBernoulli(dist.Bernoulli):
         return torch.where(value > 0.5, probs, 1 - probs).log()
 
 
+class BlockBernoulli(dist.TorchDistribution):
+    """The coarse image model's pixels: each coarse pixel stands for a ``factor`` x ``factor``
+    block of Bernoulli pixels that share its probability ``p``.
+
+    The value is the block's ink fraction ``v`` in [0, 1]; ``log_prob`` is
+    ``factor^2 (v log p + (1 - v) log(1 - p))``, the log-likelihood of the block's pixels if
+    every one of them had the coarse probability. An approximation of the full image model that
+    refinement steers by (:class:`~gns_pyro.renderer.RenderSettings` ``downsample``), not a
+    model whose values are reported.
+    """
+
+    arg_constraints = {"probs": dist.constraints.unit_interval}
+    support = dist.constraints.unit_interval
+
+    def __init__(self, probs: torch.Tensor, factor: int, validate_args=None):
+        self.probs, self.factor = probs, factor
+        super().__init__(probs.shape, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        """The same blocks, broadcast to ``batch_shape``."""
+        return BlockBernoulli(self.probs.expand(batch_shape), self.factor)
+
+    def sample(self, sample_shape=torch.Size()):
+        """Ink fractions of blocks drawn pixel by pixel (multiples of ``1 / factor^2``)."""
+        shape = self._extended_shape(sample_shape)
+        with torch.no_grad():
+            n = self.factor**2
+            draws = torch.rand((n,) + shape, dtype=self.probs.dtype, device=self.probs.device)
+            return (draws < self.probs.expand(shape)).to(self.probs.dtype).mean(0)
+
+    def log_prob(self, value):
+        """``factor^2 (v log p + (1 - v) log(1 - p))`` per coarse pixel."""
+        if self._validate_args:
+            self._validate_sample(value)
+        p = self.probs
+        return self.factor**2 * (value * p.log() + (1 - value) * (-p).log1p())
+
+
 #: Pixel probabilities are kept this far from 0 and 1.
 PROBABILITY_FLOOR = 1e-6
 
@@ -156,6 +194,8 @@ def image_distribution(
         probs = PROBABILITY_FLOOR + (1 - 2 * PROBABILITY_FLOOR) * probs
     else:
         probs = probs.clamp(PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+    if settings.downsample > 1:
+        return BlockBernoulli(probs, settings.downsample).to_event(2)
     return PixelBernoulli(probs=probs).to_event(2)
 
 
@@ -170,6 +210,8 @@ def image_model(
 
     The frame is the observed image's (``size`` is then ignored), else ``size`` x ``size``.
     ``settings`` choose the renderer (e.g. ``smooth=True``; its ``size`` must be the frame's).
+    With ``settings.downsample`` the site is the coarse model's (:class:`BlockBernoulli`): it
+    observes the image's block averages, and a draw is a coarse image.
 
     :raises ValueError: if ``image`` is not a batch of square images.
     """
@@ -183,4 +225,6 @@ def image_model(
         obs = None if image is None else image.to(tokens.locations.dtype)
         if settings is not None and settings.size != size:
             raise ValueError(f"render settings of size {settings.size} for a {size} px frame")
+        if obs is not None and settings is not None:
+            obs = block_average(obs, settings.downsample)
         return pyro.sample(IMAGE, image_distribution(tokens, size, settings), obs=obs)

@@ -53,6 +53,12 @@ def add_parser(subparsers) -> None:
         help="steps of the one-start refit that ranks all classes (0: no screen)",
     )
     p.add_argument(
+        "--screen-parses",
+        type=argtypes.count(1, 50),
+        default=defaults.screen_parses,
+        help="parses of each image (its best) that the screen refits",
+    )
+    p.add_argument(
         "--keep",
         type=argtypes.count(1, 20),
         default=defaults.keep,
@@ -87,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         k=args.k,
         parse_steps=args.parse_steps,
         screen_steps=args.screen_steps,
+        screen_parses=args.screen_parses,
         keep=args.keep,
         race_steps=args.race_steps,
         refit_steps=args.refit_steps,

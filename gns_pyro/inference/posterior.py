@@ -63,6 +63,18 @@ class Posterior:
         """Normalized weights (K,) of the parses: ``softmax(log_weights)``."""
         return torch.softmax(self.log_weights, 0)
 
+    def best(self, n: int) -> Posterior:
+        """The ``n`` most probable parses (all of them if there are fewer), best first."""
+        if n < 1:
+            raise ValueError(f"a posterior keeps at least one parse, got n = {n}")
+        order = self.log_weights.argsort(descending=True)[:n]
+        return dataclasses.replace(
+            self,
+            types=self.types[order],
+            tokens=self.tokens[order],
+            log_weights=self.log_weights[order],
+        )
+
     @property
     def map(self) -> Parses:
         """The most probable parse (its type), batch of one."""

@@ -32,7 +32,7 @@ from gns_pyro.pretrained import weights_digest
 from gns_pyro.progress import Progress
 from gns_pyro.reading import load_tensors
 from gns_pyro.tasks.engine import Cluster, scatter
-from gns_pyro.tasks.results import ResultStore, Shard, image_digest
+from gns_pyro.tasks.results import ResultStore, Shard, image_digest, settings_key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +43,7 @@ class ClassifySettings:
     :param parse_steps: most refinement steps per parse (:class:`RefineSettings`).
     :param screen_steps: every class is first scored with refits from one start of this many
         steps; 0 skips the screen and refits every class in full.
+    :param screen_parses: parses of each image (its best) that the screen refits.
     :param keep: classes rescored in full after the screen.
     :param race_steps: full refits race each parse from every start for this many steps
         (:class:`~gns_pyro.inference.refinement.RefitSettings`) ...
@@ -53,13 +54,14 @@ class ClassifySettings:
     k: int = 5
     parse_steps: int = RefineSettings().steps
     screen_steps: int = 60
+    screen_parses: int = 5
     keep: int = 3
     race_steps: int = RefitSettings().race.steps
     refit_steps: int = RefitSettings().finish.steps
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("k", "keep"):
+        for name in ("k", "keep", "screen_parses"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("parse_steps", "screen_steps", "race_steps", "refit_steps"):
@@ -147,8 +149,9 @@ def trial_scores(
 ) -> dict[str, torch.Tensor]:
     """Scores (C,) of one test image against C classes, screened then rescored.
 
-    Every class is scored with a cheap refit (one start, ``screen_steps``); the ``keep`` best
-    are scored again with the full refit (several starts raced, then finished); the others get
+    Every class is scored with a cheap refit (one start, ``screen_steps``, the
+    ``screen_parses`` best parses of each image); the ``keep`` best are scored again with the
+    full refit (several starts raced, then finished); the others get
     ``-inf``. ``screen`` holds the screening scores of all classes. With ``screen_steps=0`` or
     ``keep >= C`` every class gets the full refit.
     """
@@ -156,7 +159,10 @@ def trial_scores(
     if settings.screen_steps == 0 or settings.keep >= C:
         full = two_way_scores(class_posteriors, test_posterior, settings.full_refit())
         return {**full, "screen": full["score"]}
-    screen = two_way_scores(class_posteriors, test_posterior, settings.screen_refit())
+    n = settings.screen_parses
+    screen = two_way_scores(
+        [p.best(n) for p in class_posteriors], test_posterior.best(n), settings.screen_refit()
+    )
     kept = screen["score"].topk(settings.keep).indices.sort().values
     kept_posteriors = [class_posteriors[int(c)] for c in kept]
     final = two_way_scores(kept_posteriors, test_posterior, settings.full_refit())
@@ -178,8 +184,8 @@ def parse_key(parts, image: torch.Tensor, settings: ClassifySettings) -> dict:
         "k": settings.k,
         "parse_steps": settings.parse_steps,
         "seed": settings.seed,
-        "refine": dataclasses.asdict(RefineSettings(steps=settings.parse_steps)),
-        "token_fit": dataclasses.asdict(TOKEN_FIT),
+        "refine": settings_key(RefineSettings(steps=settings.parse_steps)),
+        "token_fit": settings_key(TOKEN_FIT),
         "walks": dataclasses.asdict(WalkSettings()),
         "search": [search.MAX_CONFIGS, search.TOTAL_CONFIGS, search.SCREEN_CONFIGS],
         "weights": weights_digest(parts),
@@ -273,7 +279,7 @@ def classify_run(
     store = store if store is not None else trial_store(out_dir)
     classes = sorted(run.training)
     common = {
-        "settings": dataclasses.asdict(settings),
+        "settings": settings_key(settings),
         "weights": weights_digest(parts),
         "classes": {c: image_digest(run.training[c]) for c in classes},
     }

@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -185,3 +186,19 @@ def store_line(summary: dict) -> str:
     """``"; 3 reused, 1 recomputed, 2 missing"``: what the result store did (nonzero counts)."""
     parts = [f"{summary[c]} {c}" for c in ("reused", "recomputed", "missing") if summary.get(c)]
     return "; " + ", ".join(parts) if parts else ""
+
+
+#: Settings added after results were first cached, with the value every earlier version used
+#: implicitly: left out of the keys at that value, so results made before they existed (the
+#: same computation) stay valid, and any other value makes a new key.
+IMPLICIT_SETTINGS = {"screen_parses": 5, "downsample": 1}
+
+
+def settings_key(settings) -> dict:
+    """A settings dataclass as a key: its fields, less those at their implicit value."""
+    missing = object()
+    return {
+        name: value
+        for name, value in dataclasses.asdict(settings).items()
+        if IMPLICIT_SETTINGS.get(name, missing) != value
+    }

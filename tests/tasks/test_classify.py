@@ -350,3 +350,51 @@ def test_a_trial_result_that_contradicts_itself_is_not_trusted():
     assert not consistent_trial({k: v for k, v in good.items() if k != "truth"}, classes)
     wrong = {**good, "truth": "class03", "correct": False}
     assert consistent_trial(wrong, classes)
+
+
+def test_the_screen_refits_only_the_best_parses_of_each_image(monkeypatch):
+    """``screen_parses=1``: the screen sees each image's most probable parse alone; the full
+    refit of the kept classes still sees all of them."""
+    img = torch.zeros(105, 105, dtype=torch.bool)
+    img[30:33, 20:85] = True
+    short = Parses.from_control_points([[torch.tensor([[30.0, 31.0], [70.0, 31.0]])]])
+    long = Parses.from_control_points([[torch.tensor([[20.0, 31.0], [84.0, 31.0]])]])
+    both = Parses.cat([short, long])
+    weights = torch.tensor([-310.0, -300.0])  # the second parse is the better one
+    post = Posterior(img, both, initial_tokens(both), weights, 2)
+    best = post.best(1)
+    assert torch.equal(best.types.control_points, long.control_points)
+    torch.testing.assert_close(best.log_weights, torch.tensor([-300.0]))
+    assert len(post.best(5).types) == 2
+    with pytest.raises(ValueError, match="at least one"):
+        post.best(0)
+    seen = []
+    original = classify.two_way_scores
+
+    def spy(class_posteriors, test_posterior, refit):
+        seen.append([len(p.types) for p in class_posteriors] + [len(test_posterior.types)])
+        return original(class_posteriors, test_posterior, refit)
+
+    monkeypatch.setattr(classify, "two_way_scores", spy)
+    settings = classify.ClassifySettings(
+        screen_steps=2, screen_parses=1, keep=1, race_steps=2, refit_steps=2
+    )
+    classify.trial_scores([post, post, post], post, settings)
+    assert seen == [[1, 1, 1, 1], [2, 2]]  # the screen: best parse; the full refit: all
+    with pytest.raises(ValueError, match="screen_parses"):
+        classify.ClassifySettings(screen_parses=0)
+
+
+def test_settings_added_later_leave_old_keys_unchanged():
+    """A setting at the value older versions used implicitly is not in the key, so caches and
+    results made before it existed stay valid; any other value changes the key."""
+    from gns_pyro.inference.refinement import RefineSettings
+
+    old = {f.name for f in classify.dataclasses.fields(classify.ClassifySettings)} - {
+        "screen_parses"
+    }
+    at_old_value = classify.ClassifySettings(screen_parses=5)
+    assert set(classify.settings_key(at_old_value)) == old
+    assert classify.settings_key(classify.ClassifySettings(screen_parses=1))["screen_parses"] == 1
+    assert "downsample" not in classify.settings_key(RefineSettings())
+    assert classify.settings_key(RefineSettings(downsample=2))["downsample"] == 2

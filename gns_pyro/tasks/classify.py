@@ -54,7 +54,7 @@ class ClassifySettings:
     k: int = 5
     parse_steps: int = RefineSettings().steps
     screen_steps: int = 60
-    screen_parses: int = 5
+    screen_parses: int = 1
     keep: int = 3
     race_steps: int = RefitSettings().race.steps
     refit_steps: int = RefitSettings().finish.steps

@@ -19,6 +19,7 @@ import json
 import time
 
 import torch
+from type_site import add_run_arguments  # benchmarks/type_site.py, beside this script
 
 import gns_pyro.inference.search as search_module
 from gns_pyro.data import Omniglot
@@ -67,12 +68,8 @@ def main(args: argparse.Namespace) -> dict:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", default=None)
     p.add_argument("--weights", default=None, help="type-prior weights (default: shipped)")
-    p.add_argument("--run", type=int, default=2, help="one-shot run (1-20)")
-    p.add_argument("--images", type=int, default=6, help="class images parsed")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
+    add_run_arguments(p)
     return p.parse_args(argv)
 
 

@@ -45,6 +45,20 @@ def cached(parts, folder: Path, name: str, image, settings: ClassifySettings):
     return post
 
 
+def cached_trials(parts, args, settings: ClassifySettings):
+    """Each test item of the selected runs with its cached parses: ``(run, item, classes,
+    class posteriors, test posterior)``."""
+    with Omniglot(resolve_data_dir(args.data)) as data:
+        for number in args.select:
+            run = data.one_shot_run(f"run{number:02d}")
+            folder = Path(args.cache) / "parses" / run.name
+            classes = sorted(run.training)
+            posts = [cached(parts, folder, c, run.training[c], settings) for c in classes]
+            for item in sorted(run.test)[: args.items]:
+                test = cached(parts, folder, item, run.test[item], settings)
+                yield run, item, classes, posts, test
+
+
 def main(args) -> dict:
     torch.set_num_threads(1)
     parts = load_type_prior(args.weights)
@@ -52,24 +66,16 @@ def main(args) -> dict:
     variants = [(m, n) for n in args.parses for m in args.models]
     found = {v: {"seconds": [], "ranks": []} for v in variants}
     trials = 0
-    with Omniglot(resolve_data_dir(args.data)) as data:
-        for number in args.select:
-            run = data.one_shot_run(f"run{number:02d}")
-            folder = Path(args.cache) / "parses" / run.name
-            classes = sorted(run.training)
-
-            posts = [cached(parts, folder, c, run.training[c], settings) for c in classes]
-            for item in sorted(run.test)[: args.items]:
-                test = cached(parts, folder, item, run.test[item], settings)
-                truth = classes.index(run.labels[item])
-                trials += 1
-                for model, n in variants:
-                    refit = screen_refit(args.steps, 2 if model == "coarse" else 1)
-                    start = time.perf_counter()
-                    score = two_way_scores([p.best(n) for p in posts], test.best(n), refit)["score"]
-                    found[(model, n)]["seconds"].append(time.perf_counter() - start)
-                    rank = int((score > score[truth]).sum()) + 1  # 1: the truth screened best
-                    found[(model, n)]["ranks"].append(rank)
+    for run, item, classes, posts, test in cached_trials(parts, args, settings):
+        truth = classes.index(run.labels[item])
+        trials += 1
+        for model, n in variants:
+            refit = screen_refit(args.steps, 2 if model == "coarse" else 1)
+            start = time.perf_counter()
+            score = two_way_scores([p.best(n) for p in posts], test.best(n), refit)["score"]
+            found[(model, n)]["seconds"].append(time.perf_counter() - start)
+            rank = int((score > score[truth]).sum()) + 1  # 1: the truth screened best
+            found[(model, n)]["ranks"].append(rank)
     report = {
         "trials": trials,
         "keep": args.keep,
@@ -89,13 +95,18 @@ def main(args) -> dict:
     return report
 
 
-def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_cache_arguments(ap: argparse.ArgumentParser) -> None:
+    """Where the cached parses are and which trials to take (shared with ``race.py``)."""
     ap.add_argument("--cache", required=True, help="a classify --out folder (its parses/)")
     ap.add_argument("--weights", default=None, help="the weights the parses were made with")
     ap.add_argument("--data", default=None, help="Omniglot data folder (default: GNS_PYRO_DATA)")
     ap.add_argument("--select", type=lambda s: [int(x) for x in s.split(",")], default=[4])
     ap.add_argument("--items", type=int, default=20, help="test items per run")
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_cache_arguments(ap)
     ap.add_argument("--parses", type=lambda s: [int(x) for x in s.split(",")], default=[5, 1])
     ap.add_argument("--models", type=lambda s: s.split(","), default=["fine", "coarse"])
     ap.add_argument("--steps", type=int, default=60)

@@ -76,12 +76,18 @@ def main(args: argparse.Namespace) -> dict:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_run_arguments(p)
+    return p.parse_args(argv)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of a benchmark that parses class images of one run (shared with
+    ``order_search.py``)."""
     p.add_argument("--data-dir", default=None)
     p.add_argument("--run", type=int, default=2, help="one-shot run (1-20)")
     p.add_argument("--images", type=int, default=6, help="class images parsed")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
-    return p.parse_args(argv)
 
 
 if __name__ == "__main__":

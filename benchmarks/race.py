@@ -35,7 +35,7 @@ def main(args) -> dict:
     parts = load_type_prior(args.weights)
     settings = ClassifySettings()
     fine = settings.full_refit()
-    coarse = dataclasses.replace(fine, race=dataclasses.replace(fine.race, downsample=2))
+    coarse = ClassifySettings(race_downsample=2).full_refit()
     variants = {"fine": fine, "coarse": coarse}
     seconds = {v: [] for v in variants}
     errors = dict.fromkeys(variants, 0)

@@ -77,6 +77,13 @@ def add_parser(subparsers) -> None:
         help="full refit: most steps the best start then runs",
     )
     p.add_argument(
+        "--race-downsample",
+        type=argtypes.count(1, 4),
+        default=defaults.race_downsample,
+        help="full refit: the race steers by a coarse image model on blocks of this side "
+        "(1: the full renderer; scores always use it)",
+    )
+    p.add_argument(
         "--seed", type=argtypes.seed, default=defaults.seed, help="seed of proposals and search"
     )
     p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
@@ -97,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         keep=args.keep,
         race_steps=args.race_steps,
         refit_steps=args.refit_steps,
+        race_downsample=args.race_downsample,
         seed=args.seed,
     )
     scale_out = scale_out_of(args, args.out)

@@ -191,7 +191,7 @@ def store_line(summary: dict) -> str:
 #: Settings added after results were first cached, with the value every earlier version used
 #: implicitly: left out of the keys at that value, so results made before they existed (the
 #: same computation) stay valid, and any other value makes a new key.
-IMPLICIT_SETTINGS = {"screen_parses": 5, "downsample": 1}
+IMPLICIT_SETTINGS = {"screen_parses": 5, "downsample": 1, "race_downsample": 1}
 
 
 def settings_key(settings) -> dict:

@@ -391,10 +391,22 @@ def test_settings_added_later_leave_old_keys_unchanged():
     from gns_pyro.inference.refinement import RefineSettings
 
     old = {f.name for f in classify.dataclasses.fields(classify.ClassifySettings)} - {
-        "screen_parses"
+        "screen_parses",
+        "race_downsample",
     }
-    at_old_value = classify.ClassifySettings(screen_parses=5)
+    at_old_value = classify.ClassifySettings(screen_parses=5, race_downsample=1)
     assert set(classify.settings_key(at_old_value)) == old
     assert classify.settings_key(classify.ClassifySettings(screen_parses=1))["screen_parses"] == 1
     assert "downsample" not in classify.settings_key(RefineSettings())
     assert classify.settings_key(RefineSettings(downsample=2))["downsample"] == 2
+
+
+def test_the_race_can_steer_by_the_coarse_image_model_but_the_screen_does_not():
+    coarse = classify.ClassifySettings(race_downsample=2)
+    assert coarse.full_refit().race.downsample == 2
+    assert coarse.full_refit().finish.downsample == 1  # the finish and the scores are full
+    assert coarse.screen_refit().race.downsample == 1
+    assert classify.ClassifySettings().full_refit().race.downsample == 1
+    assert classify.settings_key(coarse)["race_downsample"] == 2
+    with pytest.raises(ValueError, match="race_downsample"):
+        classify.ClassifySettings(race_downsample=0)

@@ -40,6 +40,16 @@ OMNIGLOT_IMAGE_SIZE = 105
 IMAGE_SIZE = OMNIGLOT_IMAGE_SIZE
 
 GRAY_THRESHOLD = 128
+
+#: An image with more ink than this fraction is refused (probably inverted).
+MAX_INK_FRACTION = 0.5
+#: pieces of ink this small (pixels, 8-connected) are specks of noise and are removed; no
+#: image of Omniglot's evaluation set has one (3,000 checked), its smallest dots are larger
+SPECK_PIXELS = 4
+
+#: The only file formats an image is decoded as (PIL's names): decoders within PIL itself.
+#: Never EPS or PostScript, whose PIL plugin runs Ghostscript on the file's program.
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP")
 """Grayscale pixels (0..255) strictly below this value are ink."""
 
 ImageSource = Union[  # noqa: UP007 (a runtime alias: `|` between classes needs Python 3.10)
@@ -121,9 +131,16 @@ def _decode(
 ) -> Image.Image:
     unreadable = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
     try:
-        img = Image.open(io.BytesIO(data))  # reads the header only
+        # reads the header only, and only as one of IMAGE_FORMATS (never a format whose
+        # decoder runs programs)
+        img = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     except Image.DecompressionBombError as err:
         raise DataError(f"{name}: far too large to be a character image ({err})") from err
+    except UnidentifiedImageError as err:
+        raise DataError(
+            f"{name}: not a readable image (images are read as "
+            f"{', '.join(IMAGE_FORMATS[:-1])} or {IMAGE_FORMATS[-1]} only)"
+        ) from err
     except unreadable as err:
         raise DataError(f"{name}: not a readable image ({err})") from err
     # the size is known before any pixel is decoded: a huge image is refused without decoding
@@ -165,6 +182,20 @@ def resize_drawing(
     ink = gray < GRAY_THRESHOLD
     if not ink.any():
         raise DataError(f"{name}: no dark pixels (ink) to resize; the page is blank")
+    # the checks of a frame (check_image) apply to the page, before cropping makes any page
+    # look like a character: an inverted page is refused, specks are not blown up to strokes
+    fraction = float(ink.mean())
+    if fraction > MAX_INK_FRACTION:
+        raise DataError(
+            f"{name}: the page is {fraction:.0%} ink; characters are dark strokes on a light "
+            "page (is it inverted?)"
+        )
+    ink = _without_specks(ink)
+    if not ink.any():
+        raise DataError(
+            f"{name}: the page has only specks of ink (pieces of {SPECK_PIXELS} pixels or "
+            "fewer): nothing to resize"
+        )
     rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     side = max(bottom - top, right - left)
@@ -173,8 +204,25 @@ def resize_drawing(
     r0 = (full - (bottom - top)) // 2
     c0 = (full - (right - left)) // 2
     square[r0 : r0 + bottom - top, c0 : c0 + right - left] = ink[top:bottom, left:right]
-    small = Image.fromarray(square, mode="F").resize((size, size), Image.BOX)
-    return _to_tensor(np.asarray(small) >= RESIZE_COVERAGE)
+    small = np.asarray(Image.fromarray(square, mode="F").resize((size, size), Image.BOX))
+    inked = small >= RESIZE_COVERAGE
+    if not inked.any():
+        raise DataError(
+            f"{name}: its strokes are too thin for its size: no pixel of the {size}×{size} "
+            "frame is inked after shrinking"
+        )
+    return _to_tensor(inked)
+
+
+def _without_specks(ink: np.ndarray) -> np.ndarray:
+    """``ink`` less its pieces of at most :data:`SPECK_PIXELS` pixels (8-connected)."""
+    from skimage.measure import label
+
+    pieces = label(ink, connectivity=2)
+    sizes = np.bincount(pieces.ravel())
+    keep = sizes > SPECK_PIXELS
+    keep[0] = False
+    return keep[pieces]
 
 
 def _check_size(width: int, height: int, name: str, size: int = OMNIGLOT_IMAGE_SIZE) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE
+from gns_pyro.data.images import MAX_INK_FRACTION, OMNIGLOT_IMAGE_SIZE, SPECK_PIXELS
 from gns_pyro.data.preprocess import SplineSettings
 from gns_pyro.errors import DataError
 from gns_pyro.fileio import atomic_write_bytes
@@ -33,11 +33,6 @@ from gns_pyro.inference.walks import WalkSettings, propose_strokes
 from gns_pyro.parses import Parses, Tokens
 from gns_pyro.splines import fit_minimal_spline, resample_path
 
-#: An image with more ink than this fraction is refused (probably inverted).
-MAX_INK_FRACTION = 0.5
-#: pieces of ink this small (pixels, 8-connected) are specks of noise and are removed; no
-#: image of Omniglot's evaluation set has one (3,000 checked), its smallest dots are larger
-SPECK_PIXELS = 4
 #: more separate pieces than this (after removing specks) is refused; Omniglot's evaluation
 #: images have at most 6 (3,000 checked)
 MAX_PIECES = 20

@@ -166,3 +166,53 @@ def test_resize_refuses_blank_and_oversized_pages(tmp_path):
     Image.new("1", (5000, 10), 1).save(big)
     with pytest.raises(DataError, match="at most 4096"):
         load_image(big, resize=True)
+
+
+def test_postscript_is_never_decoded(tmp_path, monkeypatch):
+    """EPS content named .png is refused by format: PIL's EPS plugin would run Ghostscript on
+    the file's program. A stand-in ``gs`` on PATH proves nothing runs."""
+    marker = tmp_path / "ran"
+    stub = tmp_path / "bin" / "gs"
+    stub.parent.mkdir()
+    stub.write_text(f"#!/bin/sh\ntouch {marker}\necho 10.0\n")
+    stub.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stub.parent}:{__import__('os').environ['PATH']}")
+    eps = tmp_path / "drawing.png"
+    eps.write_bytes(
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 105 105\n"
+        b"newpath 10 10 moveto 90 90 lineto stroke showpage\n"
+    )
+    for resize in (False, True):
+        with pytest.raises(
+            DataError,
+            match=r"not a readable image \(images are read as PNG, JPEG, GIF or BMP only\)",
+        ):
+            load_image(eps, resize=resize)
+    assert not marker.exists()
+
+
+def test_resize_keeps_the_checks_of_a_frame(tmp_path):
+    """--resize crops to the ink, which would make an inverted page or a speck look like a
+    character: the page itself is checked first."""
+    black = Image.new("L", (105, 105), 0)
+    with pytest.raises(DataError, match="inverted"):
+        load_image(png_bytes(black), resize=True)
+    inverted = np.zeros((300, 300), dtype=np.uint8)  # a white cross on a black page
+    inverted[140:160, :] = 255
+    with pytest.raises(DataError, match="inverted"):
+        load_image(png_bytes(Image.fromarray(inverted, mode="L")), resize=True)
+    speck = np.full((105, 105), 255, dtype=np.uint8)
+    speck[50, 50] = 0
+    with pytest.raises(DataError, match="only specks"):
+        load_image(png_bytes(Image.fromarray(speck, mode="L")), resize=True)
+    thin = np.full((10, 3000), 255, dtype=np.uint8)  # a 2-pixel line, 300 times wider than tall
+    thin[4:6, 100:2900] = 0
+    with pytest.raises(DataError, match="too thin"):
+        load_image(png_bytes(Image.fromarray(thin, mode="L")), resize=True)
+    # a drawing with a speck beside it: the speck is dropped, not enlarged
+    page = np.full((400, 400), 255, dtype=np.uint8)
+    page[100:300, 195:205] = 0
+    page[5, 5] = 0
+    ink = load_image(png_bytes(Image.fromarray(page, mode="L")), resize=True)
+    rows, cols = ink.nonzero(as_tuple=True)
+    assert int(cols.max() - cols.min()) < 15  # the stem alone, centred

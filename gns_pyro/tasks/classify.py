@@ -17,6 +17,7 @@ and the test image's parses against every class image.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Sequence
@@ -296,11 +297,12 @@ def classify_run(
     progress = Progress(len(items), f"classify {run.name}", quiet or summarize)
     for item in items:
         key = {**common, "test": image_digest(run.test[item]), "truth": run.labels[item]}
-        saved = store.get(f"{run.name}_{item}", key)
-        if saved is not None and (
-            not consistent_trial(saved, classes) or saved.get("truth") != run.labels[item]
-        ):
-            saved = None  # a hand-edited or damaged result contradicts itself: redo it
+        # a hand-edited or damaged result that contradicts itself is redone (and counted so)
+        saved = store.get(
+            f"{run.name}_{item}",
+            key,
+            check=functools.partial(trusted_trial, classes=classes, truth=run.labels[item]),
+        )
         if saved is not None or summarize:
             if saved is not None:
                 results.append(saved)
@@ -336,6 +338,11 @@ def classify_run(
         progress.update(f"{item} {verdict}, {result['seconds']:.0f} s")
     progress.close()
     return results
+
+
+def trusted_trial(result: dict, classes: list[str], truth: str) -> bool:
+    """Whether a saved trial can be reused: it agrees with itself and with the run's label."""
+    return consistent_trial(result, classes) and result.get("truth") == truth
 
 
 def consistent_trial(result: dict, classes: list[str]) -> bool:

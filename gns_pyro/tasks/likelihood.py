@@ -104,7 +104,7 @@ def run_likelihood(
             name = "_".join(keys[i])
             image = data.read_image(*keys[i], split=split)
             key = {**made_with, "split": split, "image": image_digest(image)}
-            saved = store.get(name, key)
+            saved = store.get(name, key, check=consistent_marginal)
             if saved is not None or summarize:
                 if saved is not None:
                     results.append(saved)
@@ -200,6 +200,26 @@ def image_log_marginal(
         }
     result["seconds"] = round(time.perf_counter() - began, 1)
     return result
+
+
+def consistent_marginal(result: dict) -> bool:
+    """Whether a saved likelihood result agrees with itself: its ``log_marginal`` is the
+    log-sum-exp of its distinct modes' (to the 4 decimals they are stored with), their counts
+    match, and every number is finite; a hand-edited or damaged one is not trusted."""
+    try:
+        modes = result["modes_detail"]
+        distinct = [float(m["log_marginal"]) for m in modes if m["duplicate_of"] is None]
+        total = float(result["log_marginal"])
+        return (
+            bool(distinct)
+            and len(modes) == result["modes"]
+            and len(distinct) == result.get("distinct_modes", len(distinct))
+            and all(np.isfinite(distinct))
+            and np.isfinite(total)
+            and abs(float(np.logaddexp.reduce(distinct)) - total) < 1e-3 * max(1.0, len(modes))
+        )
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def summarize_marginals(results: list[dict], image_pixels: int) -> dict:

@@ -137,8 +137,10 @@ class ResultStore:
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
         return self.folder / f"{name}.{digest}.json"
 
-    def get(self, name: str, key: dict) -> dict | None:
-        """The result saved under ``name`` if it was made from ``key``; else None."""
+    def get(self, name: str, key: dict, check=None) -> dict | None:
+        """The result saved under ``name`` if it was made from ``key`` (and, given ``check``,
+        ``check(result)`` holds: a derived fact the result must agree with); else None, and a
+        file there that fails is counted as recomputed when it is put again."""
         path = self.path(name, key)
         saved = read_result(path)
         if saved is None and not path.exists():  # a result of a version before keyed names
@@ -147,6 +149,7 @@ class ResultStore:
             saved is not None
             and saved.get("key") == json.loads(json.dumps(key))
             and all(field in saved for field in self.required)
+            and (check is None or bool(check(saved)))
         )
         self._found[name] = found
         if found:

@@ -410,3 +410,30 @@ def test_the_race_can_steer_by_the_coarse_image_model_but_the_screen_does_not():
     assert classify.settings_key(coarse)["race_downsample"] == 2
     with pytest.raises(ValueError, match="race_downsample"):
         classify.ClassifySettings(race_downsample=0)
+
+
+def test_a_contradicting_trial_is_counted_as_recomputed_not_reused(tmp_path, monkeypatch):
+    images = {f"class{i:02d}": torch.zeros(105, 105, dtype=torch.bool) for i in (1, 2)}
+    tests = {f"item{i:02d}": torch.zeros(105, 105, dtype=torch.bool) for i in (1, 2)}
+    run = SimpleNamespace(
+        name="run01", training=images, test=tests, labels={"item01": "class02", "item02": "class01"}
+    )
+    monkeypatch.setattr(
+        classify, "cached_posterior", lambda parts, image, path, s: _fake_posterior(image)
+    )
+    monkeypatch.setattr(
+        classify,
+        "trial_scores",
+        lambda c, t, s: {"score": torch.tensor([0.0, 1.0]), "screen": torch.tensor([0.0, 1.0])},
+    )
+    classify.classify_run(None, run, tmp_path)
+    [path] = (tmp_path / "trials").glob("run01_item01.*.json")
+    edited = json.loads(path.read_text())
+    path.write_text(json.dumps({**edited, "correct": False}))  # predicted == truth, yet wrong
+    store = classify.trial_store(tmp_path)
+    summary = classify.classify_run(None, run, tmp_path, summarize=True, store=store)
+    assert len(summary) == 1 and store.counts()["missing"] == 1 and store.reused == 1
+    store = classify.trial_store(tmp_path)
+    results = classify.classify_run(None, run, tmp_path, store=store)
+    assert [r["correct"] for r in results] == [True, False]
+    assert (store.reused, store.computed, store.recomputed) == (1, 0, 1)

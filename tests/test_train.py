@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import math
 
 import pytest
 import torch
@@ -433,3 +434,27 @@ def test_resume_accepts_the_same_stroke_file_spelled_another_way(tmp_path, monke
     other = TrainSettings(strokes=(str(tmp_path / "other.zip"),))
     with pytest.raises(GNSError, match=r"other settings \(strokes: "):
         check_resumable(saved, other, tmp_path / "checkpoint.pt")
+
+
+@pytest.mark.data
+def test_a_checkpoint_that_contradicts_itself_is_refused(omniglot_dir, tmp_path):
+    """Hand-edited or damaged checkpoints are not resumed from: one line naming the problem."""
+    settings = TrainSettings(epochs=2, max_drawings=30, batch_size=30)
+    train_type_prior(tmp_path, settings, data_dir=omniglot_dir, progress=False)
+    path = tmp_path / "checkpoint.pt"
+    good = torch.load(path, weights_only=True)
+    first = next(iter(good["model"]))
+    edits = {
+        "negative epoch": {**good, "epoch": -5},
+        "huge epoch": {**good, "epoch": 10**30},
+        "NaN best": {**good, "best_val": float("nan")},
+        "wrong best": {**good, "best_epoch": 2 if good["best_epoch"] == 1 else 1},
+        "NaN weights": {**good, "model": {**good["model"], first: good["model"][first] * math.nan}},
+        "garbage history": {**good, "history": "garbage"},
+        "missing field": {k: v for k, v in good.items() if k != "optimizer"},
+    }
+    for what, edited in [*edits.items(), ("a list", [1, 2])]:
+        torch.save(edited, path)
+        with pytest.raises(GNSError, match="not a checkpoint to resume from") as err:
+            train_type_prior(tmp_path, settings, data_dir=omniglot_dir, resume=True, progress=False)
+        assert "\n" not in str(err.value), what

@@ -28,6 +28,7 @@ from gns_pyro.reading import check_file
 from gns_pyro.train.augment import augment
 from gns_pyro.train.settings import (
     TrainSettings,
+    check_checkpoint,
     check_resumable,
     load_initial_weights,
     new_parts,
@@ -246,7 +247,8 @@ def start_or_resume(
         raise GNSError(
             f"{checkpoint_path} is not a readable checkpoint ({err}); use another --out"
         ) from err
-    check_resumable(ckpt.get("settings", {}), settings, checkpoint_path)
+    check_checkpoint(ckpt, checkpoint_path)
+    check_resumable(ckpt["settings"], settings, checkpoint_path)
     parts.load_state_dict(ckpt["model"])
     optimizer.set_state(ckpt["optimizer"])  # taken up by each parameter at its first step
     lrs = [o["optimizer"]["param_groups"][0]["lr"] for o in ckpt["optimizer"].values()]

@@ -5,6 +5,7 @@ settings of an older checkpoint mean (:func:`checkpoint_settings`), so that its 
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import torch
@@ -165,6 +166,73 @@ def check_resumable(saved: dict, settings: TrainSettings, checkpoint_path: Path)
             f"{checkpoint_path} was made with other settings ({changes}); "
             "use another --out or the same settings"
         )
+
+
+#: What a checkpoint of ``gns-pyro train`` holds (``TrainState.checkpoint``).
+CHECKPOINT_FIELDS = (
+    "epoch", "model", "optimizer", "untrained", "history", "best_val", "best_state",
+    "best_epoch", "steps", "elapsed", "settings",
+)  # fmt: skip
+
+
+def check_checkpoint(ckpt, checkpoint_path: Path) -> None:
+    """Refuse a checkpoint that is not one of ``gns-pyro train``'s or contradicts itself:
+    every field present and of its type, one history entry per finished epoch (numbered 1 to
+    ``epoch + 1``), the best epoch among them with the best validation objective, finite
+    numbers and tensors throughout.
+
+    :raises GNSError: one line naming the checkpoint and what is wrong with it.
+    """
+    problem = _checkpoint_problem(ckpt)
+    if problem:
+        raise GNSError(
+            f"{checkpoint_path} is not a checkpoint to resume from ({problem}); "
+            "use another --out, or delete it to start again"
+        )
+
+
+def _checkpoint_problem(ckpt) -> str | None:
+    if not isinstance(ckpt, dict):
+        return f"it holds a {type(ckpt).__name__}, not a checkpoint"
+    missing = [k for k in CHECKPOINT_FIELDS if k not in ckpt]
+    if missing:
+        return f"no {', '.join(missing)}"
+    epoch, history, best_epoch = ckpt["epoch"], ckpt["history"], ckpt["best_epoch"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (epoch, best_epoch)):
+        return "epoch numbers that are not integers"
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        return "a history that is not a list of epochs"
+    if not -1 <= epoch < len(history) + 1 or [h.get("epoch") for h in history] != list(
+        range(1, epoch + 2)
+    ):
+        return f"epoch {epoch} with a history of {len(history)} epochs"
+    numbers = [ckpt["best_val"], ckpt["steps"], ckpt["elapsed"]]
+    numbers += [v for h in history for v in h.values()]
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers):
+        return "a number that is not finite"
+    if history:
+        objective = [h.get("val_objective", h.get("val_nll_per_drawing")) for h in history]
+        best = ckpt["best_val"]
+        if (
+            not 1 <= best_epoch <= len(history)
+            or not best == min(objective) == objective[best_epoch - 1]
+        ):
+            return f"best epoch {best_epoch} is not the best of its history"
+    tensors = [ckpt["model"], ckpt["best_state"] or {}, ckpt["untrained"], ckpt["optimizer"]]
+    if not all(_finite_tensors(t) for t in tensors):
+        return "weights or optimizer state that are not finite"
+    return None
+
+
+def _finite_tensors(tree) -> bool:
+    """Whether every floating tensor in a nest of dicts and lists is finite."""
+    if isinstance(tree, torch.Tensor):
+        return not tree.is_floating_point() or bool(torch.isfinite(tree).all())
+    if isinstance(tree, dict):
+        return all(_finite_tensors(v) for v in tree.values())
+    if isinstance(tree, (list, tuple)):
+        return all(_finite_tensors(v) for v in tree)
+    return True
 
 
 def _differ(key: str, then: dict, now: dict) -> bool:

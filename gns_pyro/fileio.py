@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -47,6 +48,16 @@ def atomic_write_bytes(path: str | os.PathLike, write) -> None:
             # file: name the output the user asked for
             raise OSError(err.errno, err.strerror or str(err), str(path)) from err
         raise
+    except RuntimeError as err:
+        # torch.save reports a failed write (a full disk, a file-size limit) as a RuntimeError
+        # of its zip writer, without the errno
+        Path(tmp).unlink(missing_ok=True)
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise OSError(
+            errno.EIO,
+            f"could not be written (a full disk or a file-size limit?): {first}",
+            str(path),
+        ) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -22,7 +22,7 @@ import torch
 
 from gns_pyro.errors import WeightsError
 from gns_pyro.fileio import atomic_write_bytes, file_sha256
-from gns_pyro.models.character import CharacterParts
+from gns_pyro.models.character import MAX_PARAMETERS, CharacterParts
 from gns_pyro.reading import UntrustedFile, check_file, read_json
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -134,6 +134,14 @@ def load_type_prior(
         )
     _check_sizes(payload["config"], path)
     try:
+        count = CharacterParts.parameter_count(
+            lambda: CharacterParts.from_config(payload["config"])
+        )
+        if count > MAX_PARAMETERS:
+            raise WeightsError(
+                f"{path}: its architecture description builds nets of {count:,} parameters, "
+                f"over the cap of {MAX_PARAMETERS:,}"
+            )
         parts = CharacterParts.from_config(payload["config"])
     except (KeyError, TypeError) as err:
         raise WeightsError(f"{path}: unknown architecture description ({err})") from err

@@ -114,3 +114,22 @@ def test_absurd_sizes_are_refused_before_building(tmp_path, path, value, message
     torch.save(payload, tmp_path / "absurd.pt")
     with pytest.raises(WeightsError, match=message):
         load_type_prior(tmp_path / "absurd.pt")
+
+
+def test_an_architecture_too_large_for_memory_is_refused_before_building(tmp_path):
+    """Each size within [1, 4096], together terabytes: counted on the meta device, refused."""
+    save_type_prior(CharacterParts(), tmp_path / "w.pt")
+    payload = torch.load(tmp_path / "w.pt", weights_only=True)
+    payload["config"]["stroke_net"].update(hidden_size=4096, attention_size=4096, num_layers=64)
+    torch.save(payload, tmp_path / "huge.pt")
+    with pytest.raises(WeightsError, match="parameters, over the cap"):
+        load_type_prior(tmp_path / "huge.pt")
+
+
+def test_training_settings_too_large_for_memory_are_refused():
+    from gns_pyro.errors import GNSError
+    from gns_pyro.train.settings import TrainSettings, new_parts
+
+    with pytest.raises(GNSError, match="--hidden-size 4096 and --attention-size 4096 .* over"):
+        new_parts(TrainSettings(hidden_size=4096, attention_size=4096))
+    assert sum(p.numel() for p in new_parts(TrainSettings()).parameters()) > 0

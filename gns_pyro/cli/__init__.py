@@ -148,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # a bug of ours: say so in one line, the traceback on request
         if debug:
             raise
+        if _out_of_memory(err):  # torch's allocators raise RuntimeError, not MemoryError
+            _say(f"error: {describe_error(MemoryError())}")
+            return 2
         _say(
             f"internal error: {type(err).__name__}: {_one_line(str(err))} (please report it; "
             "rerun with --debug for the traceback)"
@@ -168,6 +171,14 @@ def describe_error(err: BaseException) -> str:
     if isinstance(err, RecursionError):
         return "input nested too deeply"
     return _one_line(f"{type(err).__name__}: {err}")
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is torch's report of a failed allocation."""
+    text = str(err)
+    return isinstance(err, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text.lower()
+    )
 
 
 def _one_line(text: str, limit: int = 400) -> str:

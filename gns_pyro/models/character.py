@@ -85,6 +85,11 @@ class ObservedTypes(NamedTuple):
     stop_logits: torch.Tensor  # (N,)
 
 
+#: The most parameters the nets may have (the shipped ones have 1.4 million): an
+#: architecture beyond this is refused before any weight is allocated.
+MAX_PARAMETERS = 50_000_000
+
+
 class CharacterParts(nn.Module):
     """The character domain of GenerateType, holding its three networks.
 
@@ -156,6 +161,13 @@ class CharacterParts(nn.Module):
             image_size=described_image_size(config),
             style_dim=config.get("style_dim", 0),
         )
+
+    @staticmethod
+    def parameter_count(build) -> int:
+        """Parameters of the nets that ``build()`` makes, counted on the meta device: no
+        weight is allocated, so an architecture too large for memory is measured, not built."""
+        with torch.device("meta"):
+            return sum(p.numel() for p in build().parameters())
 
     @property
     def style_dim(self) -> int:

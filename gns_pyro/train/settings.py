@@ -12,7 +12,7 @@ import torch
 
 from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE
 from gns_pyro.errors import GNSError
-from gns_pyro.models.character import CharacterParts
+from gns_pyro.models.character import MAX_PARAMETERS, CharacterParts
 from gns_pyro.nets.canvas import IMPLICIT_IMAGE_SIZE
 from gns_pyro.nets.layers import IMPLICIT_ACTIVATION
 from gns_pyro.nets.location import LocationNet
@@ -130,7 +130,23 @@ class TrainSettings:
 
 
 def new_parts(settings: TrainSettings) -> CharacterParts:
-    """Untrained nets of the architecture ``settings`` asks for."""
+    """Untrained nets of the architecture ``settings`` asks for.
+
+    :raises GNSError: the architecture has more than
+        :data:`~gns_pyro.models.character.MAX_PARAMETERS` parameters (counted before any
+        weight is allocated).
+    """
+    count = CharacterParts.parameter_count(lambda: _build_parts(settings))
+    if count > MAX_PARAMETERS:
+        raise GNSError(
+            f"--hidden-size {settings.hidden_size} and --attention-size "
+            f"{settings.attention_size} build nets of {count:,} parameters, over the cap of "
+            f"{MAX_PARAMETERS:,}"
+        )
+    return _build_parts(settings)
+
+
+def _build_parts(settings: TrainSettings) -> CharacterParts:
     return CharacterParts(
         location_net=LocationNet(image_size=settings.image_size, activation=settings.activation),
         stroke_net=StrokeNet(

@@ -69,6 +69,36 @@ def test_an_error_the_user_can_act_on_is_one_line_with_status_2(monkeypatch, cap
     assert captured.err == line + "\n"
 
 
+def test_a_failed_allocation_in_torch_is_out_of_memory_not_a_bug(monkeypatch, capsys):
+    """torch's allocators raise RuntimeError, not MemoryError."""
+    command_raising(
+        monkeypatch,
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate "
+            "memory: you tried to allocate 68719476736 bytes. Error code 12"
+        ),
+    )
+    assert cli.main(["sample"]) == 2
+    assert capsys.readouterr().err == (
+        "gns-pyro: error: out of memory (ask for less: fewer items, a smaller --n or --k)\n"
+    )
+
+
+def test_a_torch_save_that_cannot_write_names_the_output(tmp_path):
+    """torch.save reports a failed write (disk full, file-size limit) as a RuntimeError of
+    its zip writer; the atomic writer turns it into an OSError naming the output."""
+    from gns_pyro.fileio import atomic_write_bytes
+
+    def failing(tmp):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    out = tmp_path / "checkpoint.pt"
+    with pytest.raises(OSError, match="could not be written") as err:
+        atomic_write_bytes(out, failing)
+    assert err.value.filename == str(out)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_ctrl_c_anywhere_in_main_is_status_130(monkeypatch, capsys):
     """Also while the commands are imported (building the parser imports torch)."""
 

@@ -26,9 +26,11 @@ can write to, and never one whose entries the run did not create.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
+import signal
 import stat
 import tempfile
 import threading
@@ -88,9 +90,10 @@ class Cluster:
         return max(1, (os.cpu_count() or 1) // self.jobs)
 
 
-def exit_with_parent(parent: int, interval: float = 0.5) -> None:
-    """End this process (exit status 1) as soon as process ``parent`` has ended, so that jobs
-    started by a killed command do not go on writing results. A daemon thread checks every
+def exit_with_parent(parent: int, interval: float = 0.5, stop_file: str | None = None) -> None:
+    """End this process (exit status 1) as soon as process ``parent`` has ended, or
+    ``stop_file`` exists (the parent cancelled its jobs), so that jobs started by a killed or
+    interrupted command do not go on writing results. A daemon thread checks every
     ``interval`` seconds. Local jobs only: a Slurm job outlives the shell that submitted it
     on purpose."""
 
@@ -108,19 +111,26 @@ def exit_with_parent(parent: int, interval: float = 0.5) -> None:
             return True
 
     def watch():
-        while alive():
+        while alive() and not (stop_file and os.path.exists(stop_file)):
             time.sleep(interval)
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def run_shard(function, kwargs: dict, shard: Shard, threads: int, parent: int | None):
+def run_shard(
+    function,
+    kwargs: dict,
+    shard: Shard,
+    threads: int,
+    parent: int | None,
+    stop_file: str | None = None,
+):
     """What one job runs: shard ``shard`` of ``function`` with ``threads`` torch threads."""
     import torch
 
     if parent is not None:
-        exit_with_parent(parent)
+        exit_with_parent(parent, stop_file=stop_file)
     torch.set_num_threads(threads)
     return function(**kwargs, shard=shard)
 
@@ -205,12 +215,17 @@ def scatter(function, kwargs: dict, cluster: Cluster, progress=None) -> list:
     """
     folder = private_job_folder(cluster.folder)
     executor = _executor(cluster, folder)
-    parent = os.getpid() if cluster.executor == "local" else None
+    local = cluster.executor == "local"
+    parent = os.getpid() if local else None
+    stop = str(folder / "cancelled") if local else None
     threads = cluster.threads_per_job()
     n = cluster.jobs
-    with executor.batch():  # one Slurm job array, or n local processes
+    # local jobs start with Ctrl-C ignored (the disposition is inherited): a terminal's Ctrl-C
+    # reaches the whole process group, and only this process should answer it, by cancelling
+    # the jobs, not every job with a traceback of its own
+    with _interrupts_ignored_by_children(local), executor.batch():
         jobs = [
-            executor.submit(run_shard, function, kwargs, Shard(i, n), threads, parent)
+            executor.submit(run_shard, function, kwargs, Shard(i, n), threads, parent, stop)
             for i in range(1, n + 1)
         ]
     if not cluster.wait:
@@ -227,6 +242,8 @@ def scatter(function, kwargs: dict, cluster: Cluster, progress=None) -> list:
                         progress.update(f"job {i + 1}/{n} finished")
             time.sleep(0.5)
     except BaseException:  # Ctrl-C or a failed job: stop the others too (the log stays)
+        if stop is not None:
+            Path(stop).touch()  # local jobs watch for it: they ignore Ctrl-C (see above)
         for job in jobs:
             if not job.done():
                 job.cancel(check=False)
@@ -234,6 +251,20 @@ def scatter(function, kwargs: dict, cluster: Cluster, progress=None) -> list:
     if cluster.executor == "local":  # every job succeeded: its logs and pickles are spent
         discard_job_folder(folder)
     return results
+
+
+@contextlib.contextmanager
+def _interrupts_ignored_by_children(local: bool):
+    """Within the block SIGINT is ignored, so processes started in it inherit that (local
+    jobs); restored after, in this process."""
+    if not local or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def discard_job_folder(folder: Path) -> None:

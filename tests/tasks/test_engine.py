@@ -172,6 +172,37 @@ def test_ctrl_c_stops_the_parent_and_cancels_its_jobs(job_module, tmp_path):
         pytest.fail("the job outlived its interrupted parent")
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_terminal_ctrl_c_to_the_whole_group_is_answered_by_the_parent_alone(job_module, tmp_path):
+    """A terminal sends Ctrl-C to every process of the foreground group, jobs included: the
+    jobs ignore it (no traceback of theirs), the parent cancels them and exits 130."""
+    script = tmp_path / "parent.py"
+    script.write_text(CTRL_C)
+    pid_file = tmp_path / "worker.pid"
+
+    def own_group_default_sigint():
+        os.setpgrp()
+        default_sigint()
+
+    parent = subprocess.Popen(
+        [sys.executable, str(script), str(pid_file), str(tmp_path / "j")],
+        preexec_fn=own_group_default_sigint,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    worker = _wait_for_job(pid_file, parent)
+    os.killpg(parent.pid, signal.SIGINT)
+    assert parent.wait(timeout=10) == 130
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not _is_zombie(worker):
+        time.sleep(0.2)
+    if not _is_zombie(worker):
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail("the job outlived its interrupted parent")
+    time.sleep(1)  # whatever the jobs' controllers would print, they have printed by now
+    assert "Traceback" not in parent.stderr.read()
+
+
 class PlantedPickle:
     """Unpickling this creates ``marker``: what an attacker would put in a shared folder."""
 

@@ -15,15 +15,17 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import warnings
 from pathlib import Path
 
 import torch
 
 from gns_pyro.errors import WeightsError
-from gns_pyro.fileio import atomic_write_bytes, file_sha256
+from gns_pyro.fileio import atomic_write_bytes
 from gns_pyro.models.character import MAX_PARAMETERS, CharacterParts
-from gns_pyro.reading import UntrustedFile, check_file, read_json
+from gns_pyro.reading import UntrustedFile, read_bytes, read_json
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 TYPE_PRIOR_WEIGHTS = WEIGHTS_DIR / "type_prior.pt"
@@ -40,8 +42,9 @@ def save_type_prior(parts: CharacterParts, path: str | os.PathLike) -> None:
     atomic_write_bytes(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
-def _check_against_record(path: Path) -> None:
-    """A weights file whose record (``<name>.json`` beside it) names a checksum must match it."""
+def _check_against_record(path: Path, data: bytes) -> None:
+    """A weights file whose record (``<name>.json`` beside it) names a checksum must match it
+    (``data``: the file's bytes, the ones that are then loaded)."""
     record_path = path.with_suffix(".json")
     if not record_path.is_file():
         return  # a user's own weights without a record: nothing to check against
@@ -49,7 +52,7 @@ def _check_against_record(path: Path) -> None:
         expected = read_json(record_path, "record").get("weights_sha256")
     except (OSError, UntrustedFile, AttributeError):
         raise WeightsError(f"the record {record_path} beside {path} is not readable JSON") from None
-    if expected is not None and file_sha256(path) != expected:
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
         raise WeightsError(
             f"{path} does not match the checksum in its record {record_path.name} "
             "(damaged or replaced); reinstall gns-pyro or retrain"
@@ -116,10 +119,14 @@ def load_type_prior(
             f"no trained weights at {path}; train them with `gns-pyro train` "
             "(or reinstall gns-pyro, which ships them)"
         )
-    check_file(path, "weights")  # a regular file of sane size, before it is hashed or read
-    _check_against_record(path)
+    # the bytes are read once (a regular file of sane size), hashed and loaded: what is
+    # checked is what is used
+    data = read_bytes(path, "weights")
+    _check_against_record(path, data)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns in lines of its own on old formats
+            warnings.simplefilter("ignore")
+            payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:
         reason = _load_failure(err)
         raise WeightsError(f"cannot read weights file {path}: {reason}") from None

@@ -27,6 +27,7 @@ import json
 import math
 import os
 import stat
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -164,7 +165,9 @@ def load_tensors(path: str | os.PathLike, kind: str, map_location="cpu"):
 
     data = read_bytes(path, kind)
     try:
-        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns in lines of its own on old formats
+            warnings.simplefilter("ignore")
+            return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UntrustedFile(

@@ -106,6 +106,18 @@ def make_image(kind: str, folder: Path) -> Path:
         with zipfile.ZipFile(path, "w") as z:
             z.writestr("a.txt", "x")
         return path
+    if kind == "postscript":  # PIL's EPS plugin would hand this program to Ghostscript
+        path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 105 105\nshowpage\n")
+        return path
+    if kind == "link_loop":
+        other = folder / "other.png"
+        other.symlink_to(path)
+        path.symlink_to(other)
+        return path
+    if kind == "speck":
+        img = _page()
+        img[50, 50] = 0
+        return _save(img, path)
     raise ValueError(kind)
 
 
@@ -126,7 +138,12 @@ IMAGE_CASES = {
     "folder": "is a folder, not a regular file",
     "missing": "not found",
     "zip_renamed": "not a readable image",
+    "postscript": "read as PNG, JPEG, GIF or BMP only",
+    "link_loop": "symbolic link",
 }
+
+#: images --resize must refuse as the frame's checks would (cropping to the ink would hide it)
+RESIZE_CASES = {"all_ink": "inverted", "inverted": "inverted", "speck": "only specks"}
 
 
 def make_weights(kind: str, folder: Path) -> Path:
@@ -175,6 +192,12 @@ def make_weights(kind: str, folder: Path) -> Path:
         for i in range(2000, 4000):
             data[i * 7 % len(data)] ^= 0x5A
         path.write_bytes(bytes(data))
+    elif kind == "old_format":  # torch's legacy (non-zip) format: torch warns in extra lines
+        torch.save([1, 2], path, _use_new_zipfile_serialization=False)
+    elif kind == "huge_architecture":  # every size within bounds, terabytes together
+        config = json.loads(json.dumps(good["config"]))
+        config["stroke_net"].update(hidden_size=4096, attention_size=4096, num_layers=64)
+        torch.save({**good, "config": config}, path)
     elif kind == "payload":
         marker = folder / "ran"
 
@@ -202,6 +225,8 @@ WEIGHTS_CASES = {
     "other_architecture": "another architecture",
     "checksum": "checksum",
     "payload": "never loaded",
+    "old_format": "not a gns-pyro type-prior weights file",
+    "huge_architecture": "over the cap",
 }
 
 
@@ -264,6 +289,9 @@ def _cases():
         for kind, match in IMAGE_CASES.items():
             error(f"{command}-image-{kind}", [command, f"{{image:{kind}}}", "--k", "1"], match)
     error("parse-image-huge", ["parse", "{image:huge}"], "too large")
+    for kind, match in RESIZE_CASES.items():
+        error(f"parse-resize-{kind}", ["parse", f"{{image:{kind}}}", "--resize"], match)
+    error("parse-image-empty-path", ["parse", ""], "empty")
 
     # --- numbers that argparse refuses
     bad_numbers = {
@@ -331,7 +359,7 @@ def _cases():
 
     # --- classify: selections, shards, settings, runs folders
     classify = ["classify", "--runs", DATA, "--out", OUT]
-    for value in ("abc", "5-1", "1-", "1-2-3", "0", "-3", "1,,2", " "):
+    for value in ("abc", "5-1", "1-", "1-2-3", "0", "-3", "1,,2", " ", ""):
         error(f"classify--select={value!r}", [*classify, "--select", value], "--select")
     error("classify--select-absent-run", [*classify, "--select", "99"], "run99")
     for value in ("x", "0/0", "3/2", "0/4", "1-2", "1/", "/3", "a/b"):
@@ -398,8 +426,9 @@ def _cases():
     for flag in ("--epochs", "--batch-size", "--max-drawings"):
         for value in ("0", "-1", "x"):
             usage(f"train{flag}={value}", [*train, flag, value], flag)
-    for value in ("0", "-1", "nan", "inf"):
+    for value in ("0", "-1", "nan", "inf", "1e300"):
         usage(f"train--lr={value}", [*train, "--lr", value], "--lr")
+    usage("train--min-stroke-length=1e300", [*train, "--min-stroke-length", "1e300"], "1000")
     for value in ("0", "1", "1.5", "-0.1", "nan"):
         usage(f"train--val-fraction={value}", [*train, "--val-fraction", value], "--val-fraction")
     for flag in (
@@ -423,6 +452,7 @@ def _cases():
     # --- data
     error("data-info-corrupt-zip", ["data", "info", "--data-dir", "{corrupt_zip}"], "zip")
     error("data-info-missing", ["data", "info", "--data-dir", "{tmp}/none"], "none")
+    error("data-info-a-file", ["data", "info", "--data-dir", "{tmp}/a_file.txt"], "not a folder")
     usage("data-check-render--n=0", ["data", "check-render", "--data-dir", DATA, "--n", "0"], "--n")
     usage("data-download--what=bad", ["data", "download", "--what", "everything"], "--what")
     return cases

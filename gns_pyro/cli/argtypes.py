@@ -95,6 +95,33 @@ def positive_float(text: str) -> float:
     return value
 
 
+def float_in(low: float, high: float, include_low: bool = False):
+    """A type for a finite number in ``(low, high]`` (``[low, high]`` with ``include_low``):
+    extreme values (``1e300``) are refused with the range, not met deep in the arithmetic."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        above = value >= low if include_low else value > low
+        if not (math.isfinite(value) and above and value <= high):
+            opening = "[" if include_low else "("
+            raise argparse.ArgumentTypeError(f"must be in {opening}{low:g}, {high:g}], got {text}")
+        return value
+
+    parse.__name__ = f"number_{low:g}_to_{high:g}"
+    return parse
+
+
+#: a learning rate: above 0, at most 10 (beyond, Adam's first step overflows float32 weights)
+learning_rate = float_in(0.0, 10.0)
+#: a learning rate that may be 0 (a part kept as it is)
+learning_rate_or_zero = float_in(0.0, 10.0, include_low=True)
+#: a length in pixels of a frame: 0 to 1,000
+pixels = float_in(0.0, 1000.0, include_low=True)
+
+
 def temperature(text: str) -> float:
     """A sampling temperature within the range the samplers accept."""
     from gns_pyro.models.type_prior import MAX_TEMPERATURE, MIN_TEMPERATURE

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     scale_out = scale_out_of(args, args.out)
-    runs = parse_selection(args.select) if args.select else None
+    runs = parse_selection(args.select) if args.select is not None else None
     summary = run_trials(
         args.runs,
         args.out,

@@ -63,6 +63,10 @@ def parse_selection(text: str) -> list[int]:
     :raises GNSError: for anything but comma-separated run numbers (>= 1) and ranges ``a-b``
         with ``a <= b``.
     """
+    if not text.strip():
+        raise GNSError(
+            "--select is empty; give run numbers such as 1-10 or 1,3,5 (or leave it out)"
+        )
     chosen = []
     for part in text.split(","):
         bounds = part.strip().split("-")

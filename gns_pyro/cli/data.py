@@ -89,7 +89,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     chk.add_argument("--seed", type=argtypes.seed, default=0)
     chk.add_argument(
         "--min-stroke-length",
-        type=argtypes.nonnegative_float,
+        type=argtypes.pixels,
         default=0.0,
         help="drop strokes with a shorter pen path (pixels), as training does (default 0)",
     )

@@ -59,9 +59,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--lr",
-        type=argtypes.positive_float,
+        type=argtypes.learning_rate,
         default=defaults.lr,
-        help="initial learning rate (Adam)",
+        help="initial learning rate (Adam), in (0, 10]",
     )
     p.add_argument(
         "--lr-decay",
@@ -115,9 +115,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--min-stroke-length",
-        type=argtypes.nonnegative_float,
+        type=argtypes.pixels,
         default=defaults.min_stroke_length,
-        help="drop strokes whose pen path is shorter than this many pixels (0 keeps all)",
+        help="drop strokes whose pen path is shorter than this many pixels (0 keeps all; "
+        "at most 1000)",
     )
     p.add_argument(
         "--hidden-size",

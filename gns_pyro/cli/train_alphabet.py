@@ -46,13 +46,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=argtypes.count(1, 4_096), default=defaults.batch_size)
     p.add_argument(
         "--lr-nets",
-        type=argtypes.nonnegative_float,
+        type=argtypes.learning_rate_or_zero,
         default=defaults.lr_nets,
         help="Adam learning rate of the nets (0 keeps them as they are)",
     )
     p.add_argument(
         "--lr-style",
-        type=argtypes.positive_float,
+        type=argtypes.learning_rate,
         default=defaults.lr_style,
         help="Adam learning rate of the style adapter and of the guide",
     )

@@ -96,9 +96,16 @@ def load_image(
         300
     """
     if isinstance(source, (str, os.PathLike)):
+        if not os.fspath(source):
+            raise DataError("the image path is empty")
         path = Path(source)
         name = name or str(path)
         if not path.exists():
+            if os.path.lexists(path):  # a link whose target is missing, or a loop of links
+                raise DataNotFoundError(
+                    f"image file {path} is a symbolic link that leads to no file (a missing "
+                    "target, or a loop of links)"
+                )
             raise DataNotFoundError(f"image file not found: {path}")
         try:
             data = read_bytes(path, "image")

@@ -124,6 +124,11 @@ class Omniglot:
         strokes: Iterable[str | os.PathLike] = (),
     ):
         self.root = resolve_data_dir(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise DataNotFoundError(
+                f"the Omniglot data folder {self.root} is not a folder (a file, a FIFO or a "
+                f"device); give the folder that holds the data (--data-dir or {ENV_VAR})"
+            )
         if not self.root.is_dir():
             raise DataNotFoundError(
                 f"Omniglot data folder not found: {self.root}; run `gns-pyro data download "

@@ -389,6 +389,7 @@ def _selected_runs(data, data_dir, runs: Sequence[int] | None) -> dict:
     with images)."""
     from gns_pyro.errors import DataError, DataNotFoundError
 
+    data_dir = data.root if data_dir is None else data_dir  # the folder read, not None
     names = data.run_names()
     if not names:
         raise DataNotFoundError(f"no one-shot runs (runNN folders or all_runs.zip) in {data_dir}")

@@ -341,6 +341,7 @@ def _cases():
         usage(f"parse--out-{name}", ["parse", IMAGE, "--out", path], match)
         usage(f"exemplars--out-{name}", ["exemplars", IMAGE, "--out", path], match)
         usage(f"sample--out-{name}", ["sample", "--out", path], match)
+    error("parse--out-is-the-input", ["parse", IMAGE, "--out", IMAGE], "is the input image")
     for command in ("demo", "classify", "likelihood", "parse-eval"):
         usage(f"{command}--out-a-file", [command, "--out", "{tmp}/a_file.txt"], "file")
         usage(f"{command}--out-under-a-file", [command, "--out", "{tmp}/a_file.txt/x"], "file")
@@ -378,6 +379,11 @@ def _cases():
     )
     error("classify-shard-with-workers", [*classify, "--shard", "1/2", "--workers", "2"], "--shard")
     error("classify-no-wait-without-slurm", [*classify, "--no-wait"], "--no-wait")
+    error(
+        "classify-slurm-without-slurm",
+        [*classify, "--select", "3", "--workers", "2", "--slurm", "--no-wait"],
+        "no Slurm",
+    )
     error("classify-missing-runs", ["classify", "--runs", "{tmp}/none", "--out", OUT], "none")
     for kind, match in RUNS_CASES.items():
         error(
@@ -455,6 +461,11 @@ def _cases():
     error("data-info-a-file", ["data", "info", "--data-dir", "{tmp}/a_file.txt"], "not a folder")
     usage("data-check-render--n=0", ["data", "check-render", "--data-dir", DATA, "--n", "0"], "--n")
     usage("data-download--what=bad", ["data", "download", "--what", "everything"], "--what")
+    error(
+        "data-download-bad-base-url",
+        ["data", "download", "--data-dir", OUT, "--base-url", "ftp://[::1"],
+        "--base-url",
+    )
     return cases
 
 

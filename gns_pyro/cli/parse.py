@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from gns_pyro.cli import argtypes
 from gns_pyro.cli.common import add_device_argument, add_quiet_argument, device_of
 from gns_pyro.cli.likelihood import add_marginal_arguments
 from gns_pyro.data.images import OMNIGLOT_IMAGE_SIZE, load_image
+from gns_pyro.errors import GNSError
 from gns_pyro.inference.posterior import check_image, infer
 from gns_pyro.inference.refinement import RefineSettings
 from gns_pyro.progress import Stages
@@ -49,6 +51,10 @@ def read_image_and_prior(args, stages=None):
     """
     from gns_pyro.pretrained import load_type_prior
 
+    out = getattr(args, "out", None)
+    if out and os.path.exists(out) and os.path.exists(args.image):
+        if os.path.samefile(out, args.image):
+            raise GNSError(f"--out {out} is the input image: the picture would overwrite it")
     device = device_of(args)
     image = read_image(args.image, args.resize) if args.weights is None else None
     parts = load_type_prior(args.weights, device=device)

@@ -171,6 +171,9 @@ def load_spline_dataset(
             # weights_only: a cache file holds tensors, lists and strings, never code to run
             try:
                 saved = load_tensors(path, "spline_cache")
+                floats = [v for v in saved["parses"].values() if v.is_floating_point()]
+                if not all(bool(torch.isfinite(v).all()) for v in floats):
+                    raise ValueError("it holds a number that is not finite")
                 return SplineDataset(
                     Parses(**saved["parses"]),
                     *saved["labels"],

@@ -27,6 +27,7 @@ import os
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -171,6 +172,10 @@ def _as_url(base_url: str) -> str:
     # A plain folder path is accepted for convenience; urllib needs a file:// URL for it.
     if "://" not in base_url:
         base_url = Path(base_url).expanduser().resolve().as_uri()
+    try:
+        urllib.parse.urlsplit(base_url)
+    except ValueError as err:
+        raise DataError(f"--base-url {base_url!r} is not a URL: {err}") from None
     return base_url.rstrip("/")
 
 

@@ -80,6 +80,11 @@ class Cluster:
             raise ValueError(f"jobs must be at least 1, got {self.jobs}")
         if self.executor == "slurm" and self.folder is None:
             raise ValueError("Slurm jobs need a job folder on a shared file system")
+        if self.executor == "slurm" and not (shutil.which("sbatch") and shutil.which("srun")):
+            raise GNSError(
+                "--slurm: no Slurm on this machine (sbatch and srun are not on PATH); run "
+                "without --slurm for local jobs"
+            )
 
     def threads_per_job(self) -> int:
         """Torch threads each job runs with."""

@@ -113,6 +113,14 @@ def test_dataset_cache(omniglot_dir, tmp_path, monkeypatch):
     assert not marker.exists()
     torch.testing.assert_close(rebuilt.parses.offsets, first.parses.offsets)
 
+    # a cache holding a NaN is not trusted either: rebuilt, not trained on
+    saved = torch.load(cached[0], weights_only=True)
+    saved["parses"]["offsets"][0, 0, 0, 0] = float("nan")
+    torch.save(saved, cached[0])
+    with pytest.warns(UserWarning, match="not finite"):
+        rebuilt = load_spline_dataset(omniglot_dir, alphabets=["Latin"], cache_dir=tmp_path)
+    torch.testing.assert_close(rebuilt.parses.offsets, first.parses.offsets)
+
     train, val = first.split_by_character(0.1, seed=0)
     assert len(train) + len(val) == len(first)
     assert not set(train.character_ids) & set(val.character_ids)

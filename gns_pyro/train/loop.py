@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import pickle
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from gns_pyro.models.character import CharacterParts
 from gns_pyro.models.frame import frame_penalty
 from gns_pyro.models.type_prior import generate_type, type_log_prob
 from gns_pyro.parses import Parses
-from gns_pyro.reading import check_file
+from gns_pyro.reading import UntrustedFile, load_tensors
 from gns_pyro.train.augment import augment
 from gns_pyro.train.settings import (
     TrainSettings,
@@ -240,13 +239,10 @@ def start_or_resume(
         load_initial_weights(parts, settings.init_weights)
     if not (resume and checkpoint_path.exists()):
         return state
-    check_file(checkpoint_path, "checkpoint")  # a regular file of sane size (no FIFO, device)
-    try:  # weights_only: a checkpoint holds tensors, numbers and settings, never code to run
-        ckpt = torch.load(checkpoint_path, map_location=device, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-        raise GNSError(
-            f"{checkpoint_path} is not a readable checkpoint ({err}); use another --out"
-        ) from err
+    try:  # a regular file of sane size, loaded from the bytes read: tensors and plain values
+        ckpt = load_tensors(checkpoint_path, "checkpoint", map_location=device)
+    except UntrustedFile as err:
+        raise GNSError(f"{err} (not a readable checkpoint); use another --out") from None
     check_checkpoint(ckpt, checkpoint_path)
     check_resumable(ckpt["settings"], settings, checkpoint_path)
     parts.load_state_dict(ckpt["model"])

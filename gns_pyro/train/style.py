@@ -43,7 +43,7 @@ from gns_pyro.fileio import atomic_write_bytes, file_sha256, save_json
 from gns_pyro.models.alphabet import STYLE_SITE, generate_alphabet, marginal_type_log_prob
 from gns_pyro.models.character import CharacterParts, styled_observation
 from gns_pyro.pretrained import load_type_prior, save_type_prior
-from gns_pyro.reading import check_file
+from gns_pyro.reading import UntrustedFile, load_tensors
 from gns_pyro.train.augment import augment
 from gns_pyro.train.loop import batches, evaluate_nll, load_training_data
 from gns_pyro.train.settings import TrainSettings
@@ -173,11 +173,10 @@ def start_run(settings, train, checkpoint_path: Path, resume: bool, device) -> S
         guide(parts, first_alphabets, first, len(alphabets), len(train))
     if not (resume and checkpoint_path.exists()):
         return run
-    check_file(checkpoint_path, "checkpoint")
-    try:  # weights_only: tensors, numbers and settings, never code to run
-        ckpt = torch.load(checkpoint_path, map_location=device, weights_only=True)
-    except Exception as err:  # noqa: BLE001 -- any unreadable file gets the same one line
-        raise GNSError(f"{checkpoint_path} is not a readable checkpoint ({err})") from None
+    try:  # a regular file of sane size, loaded from the bytes read: tensors and plain values
+        ckpt = load_tensors(checkpoint_path, "checkpoint", map_location=device)
+    except UntrustedFile as err:
+        raise GNSError(f"{err} (not a readable checkpoint); use another --out") from None
     needed = {"model", "style_loc", "style_scale", "optimizer", "history", "epoch", "steps"}
     if not isinstance(ckpt, dict) or not needed <= set(ckpt):
         raise GNSError(f"{checkpoint_path} is not a train-alphabet checkpoint; use another --out")

@@ -363,7 +363,7 @@ def _cases():
     for value in ("abc", "5-1", "1-", "1-2-3", "0", "-3", "1,,2", " ", ""):
         error(f"classify--select={value!r}", [*classify, "--select", value], "--select")
     error("classify--select-absent-run", [*classify, "--select", "99"], "run99")
-    for value in ("x", "0/0", "3/2", "0/4", "1-2", "1/", "/3", "a/b"):
+    for value in ("x", "0/0", "3/2", "0/4", "1-2", "1/", "/3", "a/b", "1/100000000000000000000"):
         error(f"classify--shard={value}", [*classify, "--select", "3", "--shard", value], "shard")
     error(
         "classify--shard=25/30", [*classify, "--select", "3", "--shard", "25/30"], "none in shard"

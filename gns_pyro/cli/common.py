@@ -84,6 +84,10 @@ def parse_selection(text: str) -> list[int]:
     return sorted(set(chosen))
 
 
+#: The most shards a job may be split into (as many as the largest ``--workers``).
+MAX_SHARDS = 1_024
+
+
 def parse_shard(text: str | None) -> Shard:
     """``"i/n"`` (1 <= i <= n) -> ``Shard(i, n)``; ``None`` -> ``Shard(1, 1)``, the whole job.
 
@@ -103,6 +107,8 @@ def parse_shard(text: str | None) -> Shard:
             else ""
         )
         raise GNSError(f"--shard i/n needs 1 <= i <= n, got {text!r}{hint}")
+    if n > MAX_SHARDS:
+        raise GNSError(f"--shard i/n: at most {MAX_SHARDS:,} shards, got n = {n:,}")
     return Shard(i, n)
 
 

@@ -42,15 +42,21 @@ def _fake_posterior(image, strokes=1):
     return Posterior(image, parses, initial_tokens(parses), torch.tensor([-100.0]), 1)
 
 
-def test_classify_run_writes_results_and_resumes(tmp_path, monkeypatch, capsys):
+def _two_item_run(monkeypatch):
+    """A run of two blank classes and two test items (class02 and class01), parsed by a
+    stand-in (no nets)."""
     images = {f"class{i:02d}": torch.zeros(105, 105, dtype=torch.bool) for i in (1, 2)}
     tests = {f"item{i:02d}": torch.zeros(105, 105, dtype=torch.bool) for i in (1, 2)}
-    run = SimpleNamespace(
-        name="run01", training=images, test=tests, labels={"item01": "class02", "item02": "class01"}
-    )
     monkeypatch.setattr(
         classify, "cached_posterior", lambda parts, image, path, s: _fake_posterior(image)
     )
+    return SimpleNamespace(
+        name="run01", training=images, test=tests, labels={"item01": "class02", "item02": "class01"}
+    )
+
+
+def test_classify_run_writes_results_and_resumes(tmp_path, monkeypatch, capsys):
+    run = _two_item_run(monkeypatch)
     calls = []
 
     def fake_scores(class_posts, test_post, settings):
@@ -413,14 +419,7 @@ def test_the_race_can_steer_by_the_coarse_image_model_but_the_screen_does_not():
 
 
 def test_a_contradicting_trial_is_counted_as_recomputed_not_reused(tmp_path, monkeypatch):
-    images = {f"class{i:02d}": torch.zeros(105, 105, dtype=torch.bool) for i in (1, 2)}
-    tests = {f"item{i:02d}": torch.zeros(105, 105, dtype=torch.bool) for i in (1, 2)}
-    run = SimpleNamespace(
-        name="run01", training=images, test=tests, labels={"item01": "class02", "item02": "class01"}
-    )
-    monkeypatch.setattr(
-        classify, "cached_posterior", lambda parts, image, path, s: _fake_posterior(image)
-    )
+    run = _two_item_run(monkeypatch)
     monkeypatch.setattr(
         classify,
         "trial_scores",

@@ -71,6 +71,16 @@ def _wait_for_job(pid_file, parent, timeout: float = 60) -> int:
     return int(pid_file.read_text())
 
 
+def _assert_ends_within(worker: int, seconds: float) -> None:
+    """Fail (and kill it) unless the job ``worker`` has ended within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not _is_zombie(worker):
+        time.sleep(0.2)
+    if not _is_zombie(worker):
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail("the job outlived its interrupted parent")
+
+
 def _is_zombie(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -164,12 +174,7 @@ def test_ctrl_c_stops_the_parent_and_cancels_its_jobs(job_module, tmp_path):
     sent = time.monotonic()
     assert parent.wait(timeout=10) == 130
     assert time.monotonic() - sent < 3  # the parent answers Ctrl-C within seconds
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not _is_zombie(worker):
-        time.sleep(0.2)
-    if not _is_zombie(worker):
-        os.kill(worker, signal.SIGKILL)
-        pytest.fail("the job outlived its interrupted parent")
+    _assert_ends_within(worker, 10)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -193,12 +198,7 @@ def test_a_terminal_ctrl_c_to_the_whole_group_is_answered_by_the_parent_alone(jo
     worker = _wait_for_job(pid_file, parent)
     os.killpg(parent.pid, signal.SIGINT)
     assert parent.wait(timeout=10) == 130
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not _is_zombie(worker):
-        time.sleep(0.2)
-    if not _is_zombie(worker):
-        os.kill(worker, signal.SIGKILL)
-        pytest.fail("the job outlived its interrupted parent")
+    _assert_ends_within(worker, 10)
     time.sleep(1)  # whatever the jobs' controllers would print, they have printed by now
     assert "Traceback" not in parent.stderr.read()
 

@@ -17,7 +17,6 @@ the seconds of each, the predictions that differ, and the errors of each.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from screen import add_cache_arguments, cached_trials  # benchmarks/screen.py, b
 from gns_pyro.pretrained import load_type_prior
 from gns_pyro.reading import read_json
 from gns_pyro.tasks.classify import ClassifySettings, two_way_scores
+from gns_pyro.tasks.results import settings_key
 
 
 def main(args) -> dict:
@@ -44,7 +44,7 @@ def main(args) -> dict:
         # the trial classify saved with these settings (a folder may hold others)
         trials_here = (Path(args.cache) / "trials").glob(f"{run.name}_{item}.*.json")
         saved = [read_json(p, "result") for p in trials_here]
-        saved = [t for t in saved if t.get("settings") == dataclasses.asdict(settings)]
+        saved = [t for t in saved if t.get("key", {}).get("settings") == settings_key(settings)]
         if len(saved) != 1:
             continue
         trial = saved[0]

@@ -38,7 +38,7 @@ from pyro import poutine
 from pyro.infer import SVI, Trace_ELBO
 
 from gns_pyro.inference.guides import ParseGuide
-from gns_pyro.models.joint import character_model, token_image_model
+from gns_pyro.models.joint import character_model, token_image_log_prob, token_image_model
 from gns_pyro.models.sites import TYPE_TABLE, type_conditions, types_plate
 from gns_pyro.models.token import DEFAULT_TOKEN_PRIOR, TokenPrior
 from gns_pyro.models.traces import trace_log_prob
@@ -305,12 +305,9 @@ def refine(
     with pyro.get_param_store().scope(), pyro.validation_enabled(False), frozen(parts):
         best, start, steps = run_svi(model, guide, args, settings)
         if coarse is not None:  # the coarse model steered: report the full model's values
-            full_args = (types, image, token_prior)
-            best = MapELBO().evaluate(refit_model, guide, *full_args)
-            at_start = ParseGuide(
-                types, tokens, fit_type=False, name="start", token_prior=token_prior
-            )
-            start = MapELBO().evaluate(refit_model, at_start, *full_args)
+            best = MapELBO().evaluate(refit_model, guide, types, image, token_prior)
+            images = image.expand(types.batch_size, *image.shape[-2:]).to(types.locations.dtype)
+            start = token_image_log_prob(types, tokens, images, token_prior)
         return Refined(guide.types(), guide.tokens(), best, start, steps)
 
 

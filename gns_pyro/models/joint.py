@@ -142,7 +142,13 @@ def token_image_model(
     return image_model(theta, image, plate=plate, settings=render_settings)
 
 
-def token_image_log_prob(types: Parses, tokens: Tokens, image: torch.Tensor) -> torch.Tensor:
+def token_image_log_prob(
+    types: Parses,
+    tokens: Tokens,
+    image: torch.Tensor,
+    token_prior: TokenPrior = DEFAULT_TOKEN_PRIOR,
+) -> torch.Tensor:
     """log P(theta, I | psi) per item (B,)."""
-    trace = conditioned_trace(token_image_model, token_conditions(types, tokens), types, image)
+    conditions = token_conditions(types, tokens)
+    trace = conditioned_trace(token_image_model, conditions, types, image, token_prior)
     return trace_log_prob(trace)

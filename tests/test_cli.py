@@ -131,8 +131,8 @@ def test_ctrl_c_while_the_console_script_starts_is_one_line(tmp_path, delay):
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize("after_line", [1, 3])
 def test_ctrl_c_stops_a_long_command_within_seconds(tmp_path, after_line):
-    """SIGINT during the demo (sampling, then parsing) ends it within 3 s: exit 130, one line,
-    no traceback."""
+    """SIGINT during the demo (sampling, then parsing) ends it within about a second (the
+    README's promise; 1.5 s allowed on a loaded machine): exit 130, one line, no traceback."""
     import signal
     import time
 
@@ -153,7 +153,7 @@ def test_ctrl_c_stops_a_long_command_within_seconds(tmp_path, after_line):
         code = proc.wait(timeout=10)
     finally:
         proc.kill()
-    assert time.monotonic() - sent < 3
+    assert time.monotonic() - sent < 1.5
     err = proc.stderr.read()
     assert code == 130 and "Traceback" not in err
     assert err.strip().splitlines()[-1] == "gns-pyro: interrupted"

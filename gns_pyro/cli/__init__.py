@@ -24,6 +24,8 @@ import sys
 from gns_pyro import __version__
 from gns_pyro.errors import GNSError
 
+INTERRUPTED_LINE = "interrupted"
+
 
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default, unless it is ``None`` or the help already says it."""
@@ -117,14 +119,20 @@ def main(argv: list[str] | None = None) -> int:
     The one error boundary of the command line: from its first line (the commands' imports
     included), gns-pyro's own errors, operating-system errors (permission, no space, a name
     too long, a file where a folder should be, ...), bad values and running out of memory are
-    one line on stderr naming the path or value, with status 2; Ctrl-C is status 130. Any
+    one line on stderr naming the path or value, with status 2; Ctrl-C is status 130, within
+    about a second when run as the console script (:mod:`gns_pyro.cli.interrupts`). Any
     other exception is a bug: one line saying so, status 1. ``--debug`` (or
     ``GNS_PYRO_DEBUG=1``) shows the traceback instead.
     """
     import os
 
+    from gns_pyro.cli.interrupts import INTERRUPTED, exit_now, start_interrupt_watchdog
+
+    console = argv is None  # the console script: Ctrl-C must end the process promptly
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("GNS_PYRO_DEBUG", "") not in ("", "0")
+    if console and not debug:  # with --debug, Ctrl-C shows where it landed
+        start_interrupt_watchdog(f"gns-pyro: {INTERRUPTED_LINE}")
     argv = [a for a in argv if a != "--debug"]  # accepted anywhere on the line
     try:
         parser = build_parser()
@@ -138,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if debug:
             raise
-        _say("interrupted")
-        return 130
+        if console:  # skip the interpreter's teardown: a second or more with torch loaded
+            exit_now(INTERRUPTED, f"gns-pyro: {INTERRUPTED_LINE}")
+        _say(INTERRUPTED_LINE)
+        return INTERRUPTED
     except (GNSError, OSError, ValueError, OverflowError, MemoryError, RecursionError) as err:
         if debug:
             raise

@@ -11,8 +11,8 @@ import pytest
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
-# One matrix product of 250 GFLOP (several seconds on one thread): Python cannot raise KeyboardInterrupt until it
-# returns, so only the watchdog can end the process sooner.
+# One matrix product of 250 GFLOP (several seconds on one thread): Python cannot raise
+# KeyboardInterrupt until it returns, so only the watchdog can end the process sooner.
 LONG_C_CALL = """
 import sys, torch
 from gns_pyro.cli.interrupts import exit_now, start_interrupt_watchdog

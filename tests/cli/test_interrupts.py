@@ -83,4 +83,3 @@ def test_the_watchdog_stays_out_where_sigint_is_ignored():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-

@@ -32,6 +32,8 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -235,6 +237,7 @@ def scatter(function, kwargs: dict, cluster: Cluster, progress=None) -> list:
         ]
     if not cluster.wait:
         return []
+    reaper = _start_reaper(folder, jobs) if local else None
     results: list = [None] * n
     try:
         pending = set(range(n))
@@ -253,9 +256,30 @@ def scatter(function, kwargs: dict, cluster: Cluster, progress=None) -> list:
             if not job.done():
                 job.cancel(check=False)
         raise
+    finally:
+        if reaper is not None:  # this process lives on to clean up, or has cleaned up
+            reaper.terminate()
+            reaper.wait()
     if cluster.executor == "local":  # every job succeeded: its logs and pickles are spent
         discard_job_folder(folder)
     return results
+
+
+def _start_reaper(folder: Path, jobs: list) -> subprocess.Popen:
+    """Start :mod:`gns_pyro.tasks.reaper` beside the local jobs: if this process dies (even by
+    SIGKILL), it kills them within a fraction of a second and removes ``folder``."""
+    from gns_pyro.tasks import reaper
+
+    controllers = [str(p.pid) for p in (getattr(job, "_process", None) for job in jobs) if p]
+    with _interrupts_ignored_by_children(True):
+        return subprocess.Popen(
+            [sys.executable, "-I", "-S", reaper.__file__, str(os.getpid()), str(folder)]
+            + controllers,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+        )
 
 
 @contextlib.contextmanager

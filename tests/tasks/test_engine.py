@@ -52,6 +52,64 @@ def test_workers_end_when_their_parent_is_killed(tmp_path):
     assert time.monotonic() - killed < 2.0
 
 
+def _descendants(root: int) -> set[int]:
+    """Processes below ``root``, read from /proc (the test's own walk)."""
+    parents = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    parents[int(name)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                pass
+    found, todo = set(), [root]
+    while todo:
+        above = todo.pop()
+        below = [pid for pid, ppid in parents.items() if ppid == above]
+        todo += [pid for pid in below if pid not in found]
+        found.update(below)
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_a_killed_parent_takes_every_job_process_with_it_at_once(tmp_path):
+    """SIGKILL right after the jobs were started, before any task could import torch and start
+    its own watch: the reaper ends every process of the run (shell wrappers, controllers,
+    tasks) within a second and removes the run's job folder."""
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    root = tmp_path / "jobs"
+    parent = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "worker.pid"), str(root)],
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    started = set()
+    while len(started) < 3:  # sh wrapper, submitit's controller, the reaper (at least)
+        assert time.monotonic() < deadline and parent.poll() is None, "the run never started"
+        time.sleep(0.05)
+        started = _descendants(parent.pid)
+    time.sleep(0.2)
+    started |= _descendants(parent.pid)
+    assert any(root.iterdir())  # the run's job folder
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    killed = time.monotonic()
+    alive = set(started)
+    while alive and time.monotonic() < killed + 10:
+        alive = {pid for pid in alive if not _is_zombie(pid)}
+        time.sleep(0.02)
+    took = time.monotonic() - killed
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "processes of the run outlived their killed parent by 10 s"
+    assert took < 1.0, f"the last process of the run ended {took:.2f} s after its parent"
+    deadline = time.monotonic() + 2
+    while any(root.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(root.iterdir()) == []
+
+
 def default_sigint() -> None:
     """Run in a child before it starts: Ctrl-C (SIGINT) interrupts it, as in a terminal.
 

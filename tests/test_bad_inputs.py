@@ -13,6 +13,7 @@ In every case: no traceback, and nothing is written outside the case's output fo
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -238,6 +239,10 @@ def make_runs(kind: str, folder: Path, omniglot_dir: Path) -> Path:
     if kind == "empty":
         runs.mkdir()
         return runs
+    if kind == "fifo_zip":
+        runs.mkdir()
+        os.mkfifo(runs / "all_runs.zip")  # reading it would block forever
+        return runs
     shutil.copytree(source, run)
     labels = run / "class_labels.txt"
     lines = labels.read_text().splitlines()
@@ -257,6 +262,8 @@ def make_runs(kind: str, folder: Path, omniglot_dir: Path) -> Path:
         labels.write_text("just one field per line\nitem01\n")
     elif kind == "bad_image":
         (run / "test" / "item02.png").write_text("not a png")
+    elif kind == "no_labels_file":
+        labels.unlink()
     else:
         raise ValueError(kind)
     return runs
@@ -271,6 +278,8 @@ RUNS_CASES = {
     "missing_image": "item05",
     "garbled_labels": "expected",
     "bad_image": "item02",
+    "no_labels_file": "run03/class_labels.txt",
+    "fifo_zip": "all_runs.zip is a FIFO",
 }
 
 

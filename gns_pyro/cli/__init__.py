@@ -22,6 +22,7 @@ import argparse
 import sys
 
 from gns_pyro import __version__
+from gns_pyro.cli.streams import STDOUT_NAME, NamedStream
 from gns_pyro.errors import GNSError
 
 INTERRUPTED_LINE = "interrupted"
@@ -134,10 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     if console and not debug:  # with --debug, Ctrl-C shows where it landed
         start_interrupt_watchdog(f"gns-pyro: {INTERRUPTED_LINE}")
     argv = [a for a in argv if a != "--debug"]  # accepted anywhere on the line
+    if console and not isinstance(sys.stdout, NamedStream):  # its errors say "standard output"
+        sys.stdout = NamedStream(sys.stdout, STDOUT_NAME)
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
-        return int(args.func(args) or 0)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit:  # --help, --version: their text must reach stdout too
+            sys.stdout.flush()
+            raise
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a failure on the last bytes is reported here, not at exit
+        return status
     except BrokenPipeError:
         # whoever read our output stopped (`gns-pyro ... | head`): not an error of ours; point
         # stdout at /dev/null so that Python's flush at exit does not complain either

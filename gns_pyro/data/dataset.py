@@ -45,6 +45,23 @@ def default_cache_dir() -> Path:
     return Path(base) / "gns_pyro" / "processed"
 
 
+def check_cache_folder(folder: Path) -> None:
+    """Make sure ``folder`` is (or can become) a folder this process can write a cache into.
+
+    :raises DataError: naming the folder (and ``GNS_PYRO_CACHE`` when that named it) when it
+        is a file, cannot be created, or cannot be written.
+    """
+    named = " (GNS_PYRO_CACHE)" if os.environ.get("GNS_PYRO_CACHE") else ""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise DataError(f"cache folder {folder}{named} is a file, not a folder") from None
+    except OSError as err:
+        raise DataError(f"cache folder {folder}{named}: {err.strerror or err}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"cache folder {folder}{named} is not writable")
+
+
 @dataclasses.dataclass
 class SplineDataset:
     """Drawings as minimal splines, with their labels (one entry per drawing, same order)."""
@@ -184,6 +201,8 @@ def load_spline_dataset(
             except _UNREADABLE as err:
                 warnings.warn(f"rebuilding unreadable spline cache {path}: {err}", stacklevel=2)
                 path.unlink(missing_ok=True)
+        if use_cache:  # before minutes of work, not after it
+            check_cache_folder(path.parent)
         drawings = data.drawings(split, chosen)
         if progress:
             from tqdm import tqdm

@@ -48,7 +48,7 @@ from gns_pyro.data.readers import (
     open_source,
     parse_member,
 )
-from gns_pyro.data.runs import OneShotRun, count_runs_zip, find_runs, read_run
+from gns_pyro.data.runs import OneShotRun, count_runs_zip, find_runs, read_run, unlabelled_runs
 from gns_pyro.data.strokes import Drawing, parse_drawer, parse_strokes
 from gns_pyro.errors import DataError, DataNotFoundError
 
@@ -385,7 +385,7 @@ class Omniglot:
         if not names:
             raise DataNotFoundError(
                 f"no one-shot runs (one-shot-classification/runNN or all_runs.zip) in "
-                f"{self.root}; {download_hint('runs')}"
+                f"{self.root}{self.unlabelled_note()}; {download_hint('runs')}"
             )
         return [self.one_shot_run(name) for name in names]
 
@@ -394,8 +394,20 @@ class Omniglot:
         try:
             src, prefix = self._run_index()[name]
         except KeyError:
-            raise DataNotFoundError(f"no one-shot run {name!r} in {self.root}") from None
+            raise DataNotFoundError(
+                f"no one-shot run {name!r} in {self.root}{self.unlabelled_note()}"
+            ) from None
         return read_run(name, src, prefix)
+
+    def unlabelled_note(self) -> str:
+        """For an error saying runs are missing: the ``runNN`` folders passed over for want of
+        a ``class_labels.txt`` (``""`` if none)."""
+        missing = unlabelled_runs(self.root)
+        if not missing:
+            return ""
+        shown = ", ".join(str(p / "class_labels.txt") for p in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        return f" (a run needs its class_labels.txt; missing: {shown}{more})"
 
 
 def info(root: str | os.PathLike | None = None) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from gns_pyro.data.location import download_hint
 from gns_pyro.errors import DataError, DataNotFoundError
-from gns_pyro.reading import open_zip, read_bytes, read_zip_member
+from gns_pyro.reading import check_file, open_zip, read_bytes, read_zip_member
 
 #: File extension of each kind of drawing file.
 EXTENSIONS = {"images": ".png", "strokes": ".txt"}
@@ -126,14 +126,19 @@ def corrupt_message(path: Path, err: BaseException, member: str | None = None) -
 
 
 def open_source(root: Path, name: str) -> Source | None:
-    """The folder ``root/name`` if it holds any file, else the zip ``root/name.zip``, else None."""
+    """The folder ``root/name`` if it holds any file, else the zip ``root/name.zip``, else None.
+
+    :raises UntrustedFile: ``root/name.zip`` is there but is not a regular file (a FIFO would
+        block, a device never ends) or is larger than a zip may be.
+    """
     folder = root / name
     if folder.is_dir():
         src = FolderSource(folder)
         if src.names():
             return src
     archive = root / f"{name}.zip"
-    if archive.is_file():
+    if archive.exists():  # a FIFO or device there is refused by name, not passed over
+        check_file(archive, "zip")
         return ZipSource(archive)
     return None
 

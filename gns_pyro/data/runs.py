@@ -16,6 +16,7 @@ import torch
 from gns_pyro.data.images import load_image
 from gns_pyro.data.readers import FolderSource, Source, ZipSource, is_junk
 from gns_pyro.errors import DataError
+from gns_pyro.reading import check_file
 
 #: A run's folder name.
 RUN_RE = re.compile(r"^run\d+$")
@@ -47,7 +48,10 @@ class OneShotRun:
 
 def find_runs(root: Path) -> dict[str, tuple[Source, str]]:
     """Run name -> (source, prefix of its members) of every run under the data folder ``root``
-    (those with a ``class_labels.txt``), folders before ``all_runs.zip``, in run order."""
+    (those with a ``class_labels.txt``), folders before ``all_runs.zip``, in run order.
+
+    :raises UntrustedFile: an ``all_runs.zip`` that is not a regular file, or too large.
+    """
     runs: dict[str, tuple[Source, str]] = {}
     for rel in RUN_DIRS:
         base = root / rel
@@ -59,8 +63,9 @@ def find_runs(root: Path) -> dict[str, tuple[Source, str]]:
                     runs[entry.name] = (FolderSource(entry), "")
     for rel in RUN_DIRS:
         archive = root / rel / "all_runs.zip"
-        if not archive.is_file():
+        if not archive.exists():
             continue
+        check_file(archive, "zip")  # a FIFO or device is refused by name, not passed over
         src = ZipSource(archive)
         for member in src.names():
             parts = PurePosixPath(member).parts
@@ -70,6 +75,23 @@ def find_runs(root: Path) -> dict[str, tuple[Source, str]]:
             if RUN_RE.match(run) and run not in runs:
                 runs[run] = (src, member[: -len("class_labels.txt")])
     return dict(sorted(runs.items(), key=lambda kv: int(kv[0][3:])))
+
+
+def unlabelled_runs(root: Path) -> list[Path]:
+    """Folders under ``root`` named like runs (``runNN``) that have no ``class_labels.txt``:
+    :func:`find_runs` passes them over, and an error saying "no runs" should name them."""
+    found = []
+    for rel in RUN_DIRS:
+        base = root / rel
+        if base.is_dir():
+            found += [
+                entry
+                for entry in sorted(base.iterdir())
+                if entry.is_dir()
+                and RUN_RE.match(entry.name)
+                and not (entry / "class_labels.txt").is_file()
+            ]
+    return found
 
 
 def read_run(name: str, src: Source, prefix: str) -> OneShotRun:

@@ -349,12 +349,18 @@ def _selected_runs(data, data_dir, runs: Sequence[int] | None) -> dict:
     data_dir = data.root if data_dir is None else data_dir  # the folder read, not None
     names = data.run_names()
     if not names:
-        raise DataNotFoundError(f"no one-shot runs (runNN folders or all_runs.zip) in {data_dir}")
+        raise DataNotFoundError(
+            f"no one-shot runs (runNN folders or all_runs.zip) in {data_dir}"
+            f"{data.unlabelled_note()}"
+        )
     if runs is not None:
         wanted = {f"run{n:02d}" for n in runs}
         missing = wanted - set(names)
         if missing:
-            raise DataError(f"runs {sorted(missing)} are not in {data_dir}; present: {names}")
+            raise DataError(
+                f"runs {sorted(missing)} are not in {data_dir}; present: {names}"
+                f"{data.unlabelled_note()}"
+            )
         names = [n for n in names if n in wanted]
     return {n: data.one_shot_run(n) for n in names}
 

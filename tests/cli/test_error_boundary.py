@@ -4,6 +4,10 @@ status 2 (130 for Ctrl-C), a bug is one line with status 1, and ``--debug`` show
 from __future__ import annotations
 
 import errno
+import io
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -164,3 +168,40 @@ def test_a_full_disk_while_writing_is_one_line_naming_the_output(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == f"gns-pyro: error: {out}: File too large\n"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["data", "--help"]])
+def test_a_full_standard_output_is_one_line_naming_it(argv):
+    """argparse swallows the failed write of ``--help``; the console script still says that
+    its output was lost, and where."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "gns_pyro.cli", *argv],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["gns-pyro: error: standard output: No space left on device"]
+
+
+def test_the_named_stream_names_itself_and_keeps_an_error_that_was_swallowed():
+    from gns_pyro.cli.streams import NamedStream
+
+    class Full(io.StringIO):
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    stream = NamedStream(Full(), "standard output")
+    with pytest.raises(OSError) as caught:
+        stream.write("x")
+    assert caught.value.filename == "standard output"
+    try:
+        stream.write("y")
+    except OSError:
+        pass  # as argparse does
+    with pytest.raises(OSError, match="standard output"):
+        stream.flush()
+    stream.flush()  # reported once

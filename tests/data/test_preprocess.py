@@ -135,3 +135,33 @@ def test_dataset_alphabet_errors(omniglot_dir, tmp_path):
         load_spline_dataset(
             omniglot_dir, alphabets=["Latin"], exclude_alphabets=["Latin"], cache_dir=tmp_path
         )
+
+
+@pytest.mark.data
+def test_an_unusable_cache_folder_is_named_before_any_drawing_is_read(
+    omniglot_dir, tmp_path, monkeypatch
+):
+    """GNS_PYRO_CACHE naming a file failed only after minutes of spline fitting; now at once."""
+    a_file = tmp_path / "cache"
+    a_file.write_text("")
+    monkeypatch.setenv("GNS_PYRO_CACHE", str(a_file))
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("drawings were read before the cache folder was checked")
+
+    monkeypatch.setattr(Omniglot, "drawings", must_not_run)
+    with pytest.raises(DataError, match=r"cache folder .*cache \(GNS_PYRO_CACHE\) is a file"):
+        load_spline_dataset(omniglot_dir, alphabets=["Latin"])
+    monkeypatch.setenv("GNS_PYRO_CACHE", str(a_file / "below"))
+    with pytest.raises(DataError, match="Not a directory"):
+        load_spline_dataset(omniglot_dir, alphabets=["Latin"])
+
+
+def test_a_data_zip_that_is_a_fifo_is_named(tmp_path):
+    """A FIFO where images_background.zip belongs was passed over ("no images"); reading it
+    would block, so it is refused by name."""
+    import os
+
+    os.mkfifo(tmp_path / "images_background.zip")
+    with Omniglot(tmp_path) as data, pytest.raises(DataError, match="is a FIFO"):
+        data.info()

@@ -94,6 +94,8 @@ def _check_sizes(config, path: Path, where: str = "config") -> None:
         for key, value in config.items():
             _check_sizes(value, path, f"{where}.{key}")
     elif isinstance(config, (list, tuple)):
+        if not config:  # a net needs at least one layer of each kind it lists
+            raise WeightsError(f"{path}: {where} is an empty list of sizes")
         for i, value in enumerate(config):
             _check_sizes(value, path, f"{where}[{i}]")
     elif isinstance(config, bool):
@@ -150,7 +152,7 @@ def load_type_prior(
                 f"over the cap of {MAX_PARAMETERS:,}"
             )
         parts = CharacterParts.from_config(payload["config"])
-    except (KeyError, TypeError) as err:
+    except (KeyError, TypeError, IndexError, ValueError) as err:
         raise WeightsError(f"{path}: unknown architecture description ({err})") from err
     expected = CharacterParts().config()
     mismatch = parts.state_dict().keys() ^ payload["state_dict"].keys()

@@ -199,6 +199,10 @@ def make_weights(kind: str, folder: Path) -> Path:
         config = json.loads(json.dumps(good["config"]))
         config["stroke_net"].update(hidden_size=4096, attention_size=4096, num_layers=64)
         torch.save({**good, "config": config}, path)
+    elif kind == "empty_channels":
+        config = json.loads(json.dumps(good["config"]))
+        config["location_net"]["channels"] = []
+        torch.save({**good, "config": config}, path)
     elif kind == "payload":
         marker = folder / "ran"
 
@@ -228,6 +232,7 @@ WEIGHTS_CASES = {
     "payload": "never loaded",
     "old_format": "not a gns-pyro type-prior weights file",
     "huge_architecture": "over the cap",
+    "empty_channels": "location_net.channels is an empty list",
 }
 
 
@@ -301,6 +306,16 @@ def _cases():
     for kind, match in RESIZE_CASES.items():
         error(f"parse-resize-{kind}", ["parse", f"{{image:{kind}}}", "--resize"], match)
     error("parse-image-empty-path", ["parse", ""], "empty")
+    # an empty path option used to mean its default: `--runs ''` quietly ran the real runs
+    for case_id, argv in {
+        "classify-runs-empty-path": ["classify", "--runs", "", "--out", OUT],
+        "classify-weights-blank-path": ["classify", "--weights", " ", "--out", OUT],
+        "likelihood-data-dir-empty-path": ["likelihood", "--data-dir", "", "--out", OUT],
+        "data-info-data-dir-empty-path": ["data", "info", "--data-dir", ""],
+        "data-info-strokes-empty-path": ["data", "info", "--strokes", ""],
+        "sample-alphabet-empty-path": ["sample", "--alphabet", "", "--out", "{out}/s.png"],
+    }.items():
+        usage(case_id, argv, "empty path")
 
     # --- numbers that argparse refuses
     bad_numbers = {

@@ -197,6 +197,16 @@ def png_file(text: str) -> str:
     return text
 
 
+def input_path(text: str) -> str:
+    """A file or folder to read: not empty (an empty ``--runs ''`` would otherwise mean the
+    default and quietly start the whole job) and without NUL characters."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path")
+    if "\0" in text:
+        raise argparse.ArgumentTypeError(f"{text!r} holds a NUL character")
+    return text
+
+
 def out_folder(text: str) -> str:
     """A folder for results: created if missing, but not an existing file or unwritable."""
     path = Path(text)

@@ -30,7 +30,10 @@ def add_parser(subparsers) -> None:
         "atomically, so a killed job resumes where it stopped.",
     )
     p.add_argument(
-        "--runs", default=None, help="folder holding the runs (default: the Omniglot data folder)"
+        "--runs",
+        type=argtypes.input_path,
+        default=None,
+        help="folder holding the runs (default: the Omniglot data folder)",
     )
     p.add_argument("--select", default=None, help="run numbers, e.g. 1-10 or 1,3,5")
     p.add_argument(
@@ -86,7 +89,12 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--seed", type=argtypes.seed, default=defaults.seed, help="seed of proposals and search"
     )
-    p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
+    p.add_argument(
+        "--weights",
+        type=argtypes.input_path,
+        default=None,
+        help="type-prior weights (default: the shipped ones)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_quiet_argument(p)
     add_device_argument(p)

@@ -206,6 +206,7 @@ def add_strokes_argument(parser) -> None:
     """``--strokes PATH`` (repeatable): extra stroke sources read after the official files."""
     parser.add_argument(
         "--strokes",
+        type=argtypes.input_path,
         action="append",
         default=[],
         metavar="PATH",

@@ -37,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Fetch the official Omniglot files (github.com/brendenlake/omniglot), "
         "verify them, and skip those already present.",
     )
-    dl.add_argument("--data-dir", default=None, help=data_dir_help)
+    dl.add_argument("--data-dir", type=argtypes.input_path, default=None, help=data_dir_help)
     dl.add_argument(
         "--what",
         choices=WHAT,
@@ -65,7 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Count the alphabets, characters and drawings of each Omniglot part "
         "present in the data folder, and the one-shot runs.",
     )
-    inf.add_argument("--data-dir", default=None, help=data_dir_help)
+    inf.add_argument("--data-dir", type=argtypes.input_path, default=None, help=data_dir_help)
     add_strokes_argument(inf)
     inf.add_argument(
         "--json",
@@ -80,7 +80,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Convert seeded drawings to minimal splines, render them, binarize at 0.5 "
         "and report the IoU with the official PNGs of the same drawers.",
     )
-    chk.add_argument("--data-dir", default=None, help=data_dir_help)
+    chk.add_argument("--data-dir", type=argtypes.input_path, default=None, help=data_dir_help)
     chk.add_argument("--split", choices=("background", "evaluation"), default="background")
     add_strokes_argument(chk)
     chk.add_argument(

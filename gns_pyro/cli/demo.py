@@ -38,7 +38,12 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--refit-steps", type=argtypes.count(1, 10_000), default=20, help="token refit steps"
     )
-    p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
+    p.add_argument(
+        "--weights",
+        type=argtypes.input_path,
+        default=None,
+        help="type-prior weights (default: the shipped ones)",
+    )
     add_quiet_argument(p)
     add_device_argument(p)
     p.set_defaults(func=run)

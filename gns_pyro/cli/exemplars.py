@@ -32,7 +32,12 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--k", type=argtypes.count(1, 50), default=5)
     p.add_argument("--seed", type=argtypes.seed, default=0)
-    p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
+    p.add_argument(
+        "--weights",
+        type=argtypes.input_path,
+        default=None,
+        help="type-prior weights (default: the shipped ones)",
+    )
     p.add_argument("--out", type=argtypes.png_file, default="exemplars.png")
     add_image_arguments(p)
     add_device_argument(p)

@@ -65,7 +65,7 @@ def add_parser(subparsers) -> None:
         "--temperature", type=argtypes.temperature, default=0.5, help="of the new characters"
     )
     for command in (concepts, exemplars, style):
-        command.add_argument("--data-dir", default=None)
+        command.add_argument("--data-dir", type=argtypes.input_path, default=None)
         command.add_argument("--seed", type=argtypes.seed, default=0)
         command.add_argument(
             "--epochs", type=argtypes.count(1, 1_000), default=60, help="judge training epochs"
@@ -78,6 +78,7 @@ def add_parser(subparsers) -> None:
         )
         command.add_argument(
             "--weights",
+            type=argtypes.input_path,
             default=None,
             help="type-prior weights (default: the shipped ones; for style, the shipped "
             "alphabet-level ones)",

@@ -24,14 +24,21 @@ def add_parser(subparsers) -> None:
         description="Parsing score on held-out KanjiVG characters, for a type prior trained "
         "on KanjiVG.",
     )
-    p.add_argument("--weights", required=True, help="type prior trained on KanjiVG")
+    p.add_argument(
+        "--weights", type=argtypes.input_path, required=True, help="type prior trained on KanjiVG"
+    )
     p.add_argument("--n", type=argtypes.count(1, 10_000), default=40, help="held-out kanji")
     p.add_argument(
         "--max-strokes", type=argtypes.count(1, 100), default=None, help="only kanji this simple"
     )
     p.add_argument("--k", type=argtypes.count(1, 50), default=5, help="parses per image")
     p.add_argument("--seed", type=argtypes.seed, default=0)
-    p.add_argument("--data-dir", default=None, help="KanjiVG .svg folder (default: installed)")
+    p.add_argument(
+        "--data-dir",
+        type=argtypes.input_path,
+        default=None,
+        help="KanjiVG .svg folder (default: installed)",
+    )
     p.add_argument("--out", type=argtypes.out_folder, default="results/kanji_eval")
     p.add_argument("--json", action="store_true")
     add_quiet_argument(p)

@@ -26,14 +26,19 @@ def add_parser(subparsers) -> None:
         description="Marginal likelihood of Omniglot images: mean Laplace log P(I) "
         "(paper Table 3).",
     )
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data-dir", type=argtypes.input_path, default=None)
     p.add_argument("--split", choices=("background", "evaluation"), default="evaluation")
     p.add_argument("--n", type=argtypes.count(1, 20_000), default=1000)
     p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--k", type=argtypes.count(1, 50), default=5)
     p.add_argument("--out", type=argtypes.out_folder, default="results/likelihood")
     add_marginal_arguments(p)
-    p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
+    p.add_argument(
+        "--weights",
+        type=argtypes.input_path,
+        default=None,
+        help="type-prior weights (default: the shipped ones)",
+    )
     p.add_argument("--json", action="store_true")
     add_quiet_argument(p)
     add_device_argument(p)

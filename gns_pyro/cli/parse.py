@@ -82,7 +82,12 @@ def add_parsers(subparsers) -> None:
         help="refinement steps",
     )
     p.add_argument("--seed", type=argtypes.seed, default=0)
-    p.add_argument("--weights", default=None, help="type-prior weights (default: shipped)")
+    p.add_argument(
+        "--weights",
+        type=argtypes.input_path,
+        default=None,
+        help="type-prior weights (default: shipped)",
+    )
     p.add_argument(
         "--out", type=argtypes.png_file, default=None, help="write a picture of the parses (PNG)"
     )
@@ -100,7 +105,12 @@ def add_parsers(subparsers) -> None:
     m.add_argument("--k", type=argtypes.count(1, 50), default=5)
     m.add_argument("--steps", type=argtypes.count(1, 10_000), default=RefineSettings().steps)
     m.add_argument("--seed", type=argtypes.seed, default=0)
-    m.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
+    m.add_argument(
+        "--weights",
+        type=argtypes.input_path,
+        default=None,
+        help="type-prior weights (default: the shipped ones)",
+    )
     add_marginal_arguments(m)
     m.add_argument("--json", action="store_true")
     add_image_arguments(m)

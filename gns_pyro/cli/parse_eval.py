@@ -25,7 +25,7 @@ def add_parser(subparsers) -> None:
         help="score parses against human strokes (held-out Tagalog)",
         description="Parsing score against human strokes on the held-out Tagalog drawings.",
     )
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data-dir", type=argtypes.input_path, default=None)
     p.add_argument(
         "--n",
         type=argtypes.count(1, 10_000),
@@ -34,7 +34,12 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--out", type=argtypes.out_folder, default="results/parse_eval")
-    p.add_argument("--weights", default=None, help="type-prior weights (default: the shipped ones)")
+    p.add_argument(
+        "--weights",
+        type=argtypes.input_path,
+        default=None,
+        help="type-prior weights (default: the shipped ones)",
+    )
     p.add_argument("--json", action="store_true")
     add_quiet_argument(p)
     add_device_argument(p)

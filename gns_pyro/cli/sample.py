@@ -56,7 +56,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--out", type=argtypes.png_file, default="concepts.png", help="grid image to write (PNG)"
     )
-    p.add_argument("--weights", default=None, help="weights file (default: the shipped ones)")
+    p.add_argument(
+        "--weights",
+        type=argtypes.input_path,
+        default=None,
+        help="weights file (default: the shipped ones)",
+    )
     p.add_argument(
         "--exemplars",
         type=argtypes.count(0, 100),
@@ -70,10 +75,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="draw each concept beside its nearest background image (needs the Omniglot data)",
     )
     p.add_argument(
-        "--data-dir", default=None, help="Omniglot data folder for --nearest ($GNS_PYRO_DATA)"
+        "--data-dir",
+        type=argtypes.input_path,
+        default=None,
+        help="Omniglot data folder for --nearest ($GNS_PYRO_DATA)",
     )
     p.add_argument(
         "--alphabet",
+        type=argtypes.input_path,
         default=None,
         metavar="DIR",
         help=f"draw new characters in the style of the alphabet whose characters are the PNG "

@@ -35,6 +35,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--data-dir",
+        type=argtypes.input_path,
         default=None,
         help="Omniglot folder (default: $GNS_PYRO_DATA), or with --data kanji the folder of "
         "KanjiVG .svg files (default: the installed kanjivg package)",

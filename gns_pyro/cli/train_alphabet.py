@@ -70,7 +70,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="use a subset (smoke runs)",
     )
-    p.add_argument("--data-dir", default=None, help="Omniglot folder (default: $GNS_PYRO_DATA)")
+    p.add_argument(
+        "--data-dir",
+        type=argtypes.input_path,
+        default=None,
+        help="Omniglot folder (default: $GNS_PYRO_DATA)",
+    )
     p.add_argument(
         "--out",
         type=argtypes.out_folder,

@@ -235,12 +235,32 @@ def load_posterior(path: Path, key: dict) -> Posterior | None:
             d["log_weights"],
             d["num_proposals"],
         )
+        if not _consistent_posterior(post, key):
+            return None
     except Exception:  # missing, damaged or foreign: parse again
         return None
     values = [post.log_weights, *dataclasses.asdict(post.types).values()]
     values += dataclasses.asdict(post.tokens).values()
     floats = [v for v in values if torch.is_tensor(v) and v.is_floating_point()]
     return post if all(bool(torch.isfinite(v).all()) for v in floats) else None
+
+
+def _consistent_posterior(post: Posterior, key: dict) -> bool:
+    """Whether a cached parse's parts agree with each other and with its key: the image it
+    holds is the keyed one, and types, tokens and weights count the same 1..k parses in the
+    same slots (a hand-edited cache could break any of these and crash a trial later)."""
+    K = post.types.batch_size
+    return (
+        torch.is_tensor(post.image)
+        and post.image.dim() == 2
+        and image_digest(post.image) == key.get("image")
+        and 1 <= K <= int(key.get("k", K))
+        and post.tokens.batch_size == K
+        and post.tokens.same_slots(post.types)
+        and torch.is_tensor(post.log_weights)
+        and tuple(post.log_weights.shape) == (K,)
+        and isinstance(post.num_proposals, int)
+    )
 
 
 def cached_posterior(

@@ -17,6 +17,7 @@ under ``--out``, so an interrupted run resumes.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from pathlib import Path
 
@@ -64,6 +65,32 @@ def compare(predicted: list[np.ndarray], human: list[np.ndarray]) -> dict:
 
 #: parses per image (the MAP parse is scored)
 PARSES = 5
+
+
+def consistent_comparison(result) -> bool:
+    """Whether a saved comparison (:func:`compare`'s dict) agrees with itself: stroke counts
+    are positive integers, ``count_correct`` is what they say, order is right only with the
+    right count, and the matched distance is a finite, non-negative number of pixels."""
+    try:
+        predicted, human = result["predicted_strokes"], result["human_strokes"]
+        distance = result["matched_distance"]
+        counts = all(type(n) is int and n >= 1 for n in (predicted, human))
+        return (
+            counts
+            and result["count_correct"] is (predicted == human)
+            and result["order_correct"] in ((False,) if predicted != human else (True, False))
+            and type(distance) is float
+            and math.isfinite(distance)
+            and distance >= 0.0
+        )
+    except (KeyError, TypeError):
+        return False
+
+
+def consistent_evaluation(saved) -> bool:
+    """Both comparisons of a saved parse-eval result (the model's and the baseline's) agree
+    with themselves; a hand-edited result that does not is recomputed."""
+    return all(consistent_comparison(saved.get(side)) for side in ("gns", "baseline"))
 
 
 def evaluate_image(parts, drawing, image: torch.Tensor, k: int = PARSES, seed: int = 0) -> dict:
@@ -167,7 +194,7 @@ def run_parse_eval(
             drawing = data.read_drawing(*keys[i])
             image = data.image_of(drawing)
             key = {**made_with, "image": image_digest(image), "strokes": drawing_digest(drawing)}
-            saved = store.get(name, key)
+            saved = store.get(name, key, check=consistent_evaluation)
             if saved is not None or summarize:
                 if saved is not None:
                     results.append(saved)

@@ -9,7 +9,7 @@ from gns_pyro.cli.common import parse_selection
 from gns_pyro.errors import GNSError
 from gns_pyro.inference.posterior import Posterior
 from gns_pyro.inference.refinement import initial_tokens
-from gns_pyro.parses import Parses
+from gns_pyro.parses import Parses, Tokens
 from gns_pyro.tasks.results import shard_block
 
 
@@ -181,6 +181,50 @@ def test_parse_cache_is_keyed_by_settings_weights_and_image(tmp_path):
     assert classify.load_posterior(path, key) is None
 
 
+@pytest.mark.parametrize(
+    "tamper",
+    ["another_image", "image_shape", "more_weights", "fewer_tokens", "other_slots", "k_above"],
+)
+def test_a_parse_cache_whose_parts_disagree_is_not_trusted(tmp_path, tamper):
+    """A cache edited by hand (its key left intact) used to crash the trial with torch's own
+    shape error; each inconsistency now means "parse again"."""
+    import dataclasses
+
+    from gns_pyro.models import CharacterParts
+
+    img = torch.zeros(105, 105, dtype=torch.bool)
+    img[40:60, 50] = True
+    torch.manual_seed(0)
+    parts = CharacterParts().eval()
+    key = classify.parse_key(parts, img, classify.ClassifySettings(k=1))
+    post = _fake_posterior(img)
+    path = tmp_path / "class01.pt"
+    classify.save_posterior(post, path, key)
+    assert classify.load_posterior(path, key) is not None  # the untouched cache is used
+    if tamper == "another_image":
+        post = dataclasses.replace(post, image=torch.zeros(105, 105, dtype=torch.bool))
+    elif tamper == "image_shape":
+        post = dataclasses.replace(post, image=img[:, :2])
+    elif tamper == "more_weights":
+        post = dataclasses.replace(post, log_weights=torch.tensor([-100.0, -101.0]))
+    elif tamper == "fewer_tokens":
+        post = dataclasses.replace(post, tokens=post.tokens[:0])
+    elif tamper == "other_slots":
+        two = Parses.from_control_points([[torch.tensor([[10.0, 10.0], [50.0, 50.0]])] * 2])
+        post = dataclasses.replace(post, tokens=initial_tokens(two))
+    elif tamper == "k_above":
+        both = _fake_posterior(img)
+        post = Posterior(
+            img,
+            Parses.cat([both.types, both.types]),
+            Tokens.cat([both.tokens, both.tokens]),
+            torch.tensor([-100.0, -100.0]),
+            1,
+        )
+    classify.save_posterior(post, path, key)
+    assert classify.load_posterior(path, key) is None
+
+
 def test_parse_cache_never_runs_code_from_the_file(tmp_path):
     """A pickled payload planted in a cache file is refused, not executed."""
     marker = tmp_path / "ran"
@@ -325,8 +369,10 @@ def _tiny_posterior():
 
 def test_a_parse_cache_holding_nan_is_parsed_again(tmp_path):
     from gns_pyro.tasks.classify import load_posterior, save_posterior
+    from gns_pyro.tasks.results import image_digest
 
-    post, key = _tiny_posterior(), {"image": "x", "settings": 1}
+    post = _tiny_posterior()
+    key = {"image": image_digest(post.image), "settings": 1}
     save_posterior(post, tmp_path / "x.pt", key)
     assert torch.equal(load_posterior(tmp_path / "x.pt", key).log_weights, post.log_weights)
     post.tokens.locations[1, 0, 0] = float("nan")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gns_pyro.cli import main
-from gns_pyro.tasks.parse_eval import compare, modified_hausdorff
+from gns_pyro.tasks.parse_eval import compare, consistent_comparison, modified_hausdorff
 
 
 def test_modified_hausdorff_and_assignment():
@@ -49,6 +49,37 @@ def test_parse_eval_command(omniglot_dir, tmp_path, capsys):
     assert "(saved)" not in captured.err
     assert json.loads(captured.out.strip().splitlines()[-1])["recomputed"] == 1
     assert json.loads(saved[0].read_text())["key"] == record["key"]
+    # a hand-edited result that contradicts itself is redone, not summarized
+    record = json.loads(saved[0].read_text())
+    gns = record["gns"]
+    lie = {**gns, "count_correct": not gns["count_correct"]}
+    saved[0].write_text(json.dumps({**record, "gns": lie}))
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["recomputed"] == 1
+    assert json.loads(saved[0].read_text())["gns"] == gns
+
+
+def test_a_comparison_that_contradicts_itself_is_not_consistent():
+    line = np.stack([np.linspace(0, 10, 11), np.zeros(11)], 1)
+    other = line + [0.0, 5.0]
+    good = json.loads(json.dumps(compare([line, other], [line, other])))
+    assert consistent_comparison(good)
+    assert consistent_comparison(json.loads(json.dumps(compare([line], [line, other]))))
+    for edit in (
+        {"count_correct": False},  # the counts agree
+        {"predicted_strokes": 3},  # then the counts disagree, yet count_correct says right
+        {"matched_distance": -5.0},
+        {"matched_distance": float("inf")},
+        {"matched_distance": "3.2"},
+        {"human_strokes": 0},
+        {"predicted_strokes": 2.0},
+        {"order_correct": "yes"},
+    ):
+        assert not consistent_comparison({**good, **edit}), edit
+    wrong_count = json.loads(json.dumps(compare([line], [line, other])))
+    assert not consistent_comparison({**wrong_count, "order_correct": True})
+    assert not consistent_comparison({k: v for k, v in good.items() if k != "human_strokes"})
+    assert not consistent_comparison(None)
 
 
 @pytest.mark.data

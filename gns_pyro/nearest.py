@@ -76,7 +76,7 @@ class BackgroundIndex:
     ) -> BackgroundIndex:
         """The cached index of ``split`` for this data folder, built (and cached) if missing."""
         from gns_pyro.data import Omniglot
-        from gns_pyro.data.dataset import default_cache_dir
+        from gns_pyro.data.dataset import check_cache_folder, default_cache_dir
 
         with Omniglot(data_dir) as data:
             cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -90,8 +90,8 @@ class BackgroundIndex:
                     return cls(list(saved["keys"]), saved["features"])
                 except Exception:  # damaged cache: rebuild
                     pass
+            check_cache_folder(cache)  # before the images are read, not after
             index = cls.build(data, split)
-        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(
             path, lambda tmp: torch.save({"keys": index.keys, "features": index.features}, tmp)
         )

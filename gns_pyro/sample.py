@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 
 import pyro
 import torch
 
-from gns_pyro.errors import GNSError
+from gns_pyro.errors import DataError, GNSError
 from gns_pyro.inference.style import AlphabetStyle, infer_style, sample_with_style
 from gns_pyro.inference.style import StyleSettings as StyleFit
 from gns_pyro.models.character import CharacterParts
@@ -223,6 +224,27 @@ class StyleSamples:
     log_prob: torch.Tensor  # (n,) log P(psi | z) of each new type, at its own z
 
 
+def style_masks(images, size: int) -> list[torch.Tensor]:
+    """The ink masks of an alphabet's images (paths, arrays or masks), each checked as
+    ``infer`` needs it.
+
+    :raises DataError: naming the image (its path, else its position) that cannot be used,
+        a blank one for instance.
+    """
+    from gns_pyro.data.images import load_image
+    from gns_pyro.inference.posterior import check_image
+
+    masks = []
+    for i, image in enumerate(images):
+        try:
+            masks.append(check_image(load_image(image, size=size), size))
+        except DataError as err:  # which of the many images
+            name = str(image) if isinstance(image, (str, os.PathLike)) else f"image {i + 1}"
+            message = str(err)
+            raise DataError(message if name in message else f"{name}: {message}") from None
+    return masks
+
+
 def sample_in_style(
     images,
     n: int,
@@ -250,8 +272,7 @@ def sample_in_style(
         >>> result.types.batch_size                              # doctest: +SKIP
         12
     """
-    from gns_pyro.data.images import load_image
-    from gns_pyro.inference.posterior import check_image, infer
+    from gns_pyro.inference.posterior import infer
     from gns_pyro.pretrained import load_alphabet_prior
 
     images = list(images)
@@ -265,7 +286,7 @@ def sample_in_style(
     parts = parts if parts is not None else load_alphabet_prior()
     if parts.style_dim == 0:
         raise GNSError("these nets have no alphabet level; use gns-pyro train-alphabet weights")
-    masks = [check_image(load_image(im, size=parts.image_size), parts.image_size) for im in images]
+    masks = style_masks(images, parts.image_size)
     unstyled = parts.with_style(None)
     given = []
     for i, mask in enumerate(masks):

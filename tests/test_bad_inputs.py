@@ -269,6 +269,8 @@ def make_runs(kind: str, folder: Path, omniglot_dir: Path) -> Path:
         (run / "test" / "item02.png").write_text("not a png")
     elif kind == "no_labels_file":
         labels.unlink()
+    elif kind == "blank_class_image":  # the first image parsed: the error comes at once
+        Image.fromarray(_page()).save(run / "training" / "class01.png")
     else:
         raise ValueError(kind)
     return runs
@@ -284,6 +286,7 @@ RUNS_CASES = {
     "garbled_labels": "expected",
     "bad_image": "item02",
     "no_labels_file": "run03/class_labels.txt",
+    "blank_class_image": "run03 class01: the image has no ink",
     "fifo_zip": "all_runs.zip is a FIFO",
 }
 
@@ -411,7 +414,9 @@ def _cases():
     error("classify-missing-runs", ["classify", "--runs", "{tmp}/none", "--out", OUT], "none")
     for kind, match in RUNS_CASES.items():
         error(
-            f"classify-runs-{kind}", ["classify", "--runs", f"{{runs:{kind}}}", "--out", OUT], match
+            f"classify-runs-{kind}",
+            ["classify", "--runs", f"{{runs:{kind}}}", "--out", OUT, "--quiet"],
+            match,
         )
     error(
         "classify-weights-checksum",

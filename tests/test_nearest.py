@@ -70,6 +70,50 @@ def test_an_index_of_changed_data_is_rebuilt_not_reused(tiny_background, tmp_pat
     assert after.keys[found[0]].split("/")[1] == "character02"
 
 
+def test_an_index_of_a_zip_changed_in_place_is_rebuilt(tiny_background, tmp_path):
+    """Two characters' images swapped inside images_background.zip: the same size, the
+    modification time put back. The index is keyed by the zip's content, so it is rebuilt."""
+    import os
+    import shutil
+    import zipfile
+
+    folder = tiny_background / "images_background"
+    members = sorted(p.relative_to(tiny_background) for p in folder.rglob("*.png"))
+    archive = tiny_background / "images_background.zip"
+
+    def write_zip(order):
+        with zipfile.ZipFile(archive, "w") as z:
+            for name, source in zip(members, order):
+                z.write(tiny_background / source, str(name))
+
+    write_zip(members)
+    shutil.rmtree(folder)
+    cache = tmp_path / "cache"
+    stamp = os.stat(archive)
+    before = BackgroundIndex.load(tiny_background, cache_dir=cache)
+    # rebuild the folder to write the swapped zip, then remove it again
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(tiny_background)
+    size = archive.stat().st_size
+    write_zip([members[1], members[0], members[2]])  # character01 <-> character02
+    shutil.rmtree(folder)
+    assert archive.stat().st_size == size
+    os.utime(archive, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    after = BackgroundIndex.load(tiny_background, cache_dir=cache)
+    torch.testing.assert_close(after.features[0], before.features[1])
+    found, _ = after.nearest(torch.stack([_bar(col=60)]))
+    assert after.keys[found[0]].split("/")[1] == "character01"
+
+
+def test_an_unusable_cache_folder_is_named_before_the_index_is_built(tiny_background, tmp_path):
+    from gns_pyro.errors import DataError
+
+    cache = tmp_path / "a-file"
+    cache.write_text("")
+    with pytest.raises(DataError, match="is a file, not a folder"):
+        BackgroundIndex.load(tiny_background, cache_dir=cache)
+
+
 def test_cli_sample_nearest(tiny_background, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GNS_PYRO_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "novelty.png"

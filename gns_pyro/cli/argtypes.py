@@ -181,6 +181,22 @@ def _can_write_in(folder: Path) -> bool:
         return False
 
 
+def _why_not_a_folder(path: Path) -> str:
+    """What is at ``path`` instead of a folder, for an error message."""
+    import errno
+    import os
+
+    try:
+        os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "is a loop of symbolic links"
+        if os.path.islink(path):
+            return "is a symbolic link to nothing"
+        return "does not exist"
+    return "is not a folder"
+
+
 def png_file(text: str) -> str:
     """A PNG file to write: not a folder, ends in ``.png``, and its folder exists and takes
     new files."""
@@ -191,7 +207,7 @@ def png_file(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} must end in .png")
     folder = path.parent
     if not folder.is_dir():
-        raise argparse.ArgumentTypeError(f"folder {str(folder)!r} does not exist")
+        raise argparse.ArgumentTypeError(f"folder {str(folder)!r} {_why_not_a_folder(folder)}")
     if not _can_write_in(folder):
         raise argparse.ArgumentTypeError(f"cannot write in folder {str(folder)!r}")
     return text

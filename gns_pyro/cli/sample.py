@@ -147,15 +147,13 @@ def run_alphabet(args: argparse.Namespace) -> int:
     """``gns-pyro sample --alphabet DIR``: new characters in the style of DIR's."""
     import torch
 
-    from gns_pyro.data.images import load_image
-    from gns_pyro.inference.posterior import check_image
     from gns_pyro.pretrained import load_alphabet_prior
     from gns_pyro.progress import Stages
-    from gns_pyro.sample import sample_in_style, save_style_grid, types_to_json
+    from gns_pyro.sample import sample_in_style, save_style_grid, style_masks, types_to_json
 
     files = alphabet_images(args.alphabet)
     parts = load_alphabet_prior(args.weights, device=device_of(args))
-    images = [check_image(load_image(f, size=parts.image_size), parts.image_size) for f in files]
+    images = style_masks(files, parts.image_size)
     stages = Stages("sample --alphabet", quiet=getattr(args, "quiet", False))
     result = sample_in_style(
         images,

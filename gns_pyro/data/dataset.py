@@ -34,7 +34,7 @@ from gns_pyro.reading import load_tensors
 from gns_pyro.splines import path_length
 
 #: Bumped when the processing itself changes, so old caches are not reused.
-CACHE_FORMAT = 2  # 2: caches record the drawings dropped by min_stroke_length
+CACHE_FORMAT = 3  # 2: caches record the drawings dropped by min_stroke_length; 3: content keys
 
 
 def default_cache_dir() -> Path:
@@ -127,23 +127,15 @@ class SplineDataset:
 
 
 def _cache_key(data: Omniglot, split: str, alphabets: list[str], settings: SplineSettings) -> str:
-    root = Path(data.root)
-    sources = []
-    for path in sorted(root.glob(f"strokes_{split}*")):
-        stat = path.stat()
-        sources.append([path.name, stat.st_size, int(stat.st_mtime)])
     record = {
         "format": CACHE_FORMAT,
         "split": split,
         "alphabets": alphabets,
         "settings": settings.as_dict(),
-        "sources": sources,
+        # the content of every stroke source, extra ones included: a file changed in place
+        # (its size and modification time kept) never meets a stale cache
+        "sources": data.fingerprint("strokes", split),
     }
-    extra = [src.path for s, src in data.extra_strokes if s == split]
-    if extra:  # (absent otherwise, so that caches made before extra sources stay valid)
-        record["extra_sources"] = [
-            [str(path.resolve()), path.stat().st_size, int(path.stat().st_mtime)] for path in extra
-        ]
     return hashlib.sha1(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -27,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
@@ -51,6 +52,7 @@ from gns_pyro.data.readers import (
 from gns_pyro.data.runs import OneShotRun, count_runs_zip, find_runs, read_run, unlabelled_runs
 from gns_pyro.data.strokes import Drawing, parse_drawer, parse_strokes
 from gns_pyro.errors import DataError, DataNotFoundError
+from gns_pyro.reading import check_file
 
 __all__ = [
     "COMPONENTS",
@@ -336,18 +338,19 @@ class Omniglot:
         return out
 
     def fingerprint(self, kind: str, split: str) -> str:
-        """A digest that changes when the files behind ``kind`` (images or strokes) of
-        ``split`` change: every source's resolved path, and the size and modification time of
-        each zip, or of each file in a folder. Caches built from the data are keyed by it."""
+        """A digest of the files behind ``kind`` (images or strokes) of ``split``: every
+        source's name and the content of each zip, or of each file in a folder (not where the
+        folder lies: moved data keeps its caches).
+        Caches built from the data are keyed by it, so a file changed in place (even to the
+        same size, its modification time restored) never meets a stale cache."""
         self._index(kind, split)
         digest = hashlib.sha256()
         for src in self._sources[f"{kind}_{split}"]:
             path = Path(src.path)
-            digest.update(str(path.resolve()).encode())
+            digest.update(path.name.encode())
             files = [(n, path / n) for n in sorted(src.names())] if path.is_dir() else [("", path)]
             for name, file in files:
-                info = file.stat()
-                digest.update(f"|{name}:{info.st_size}:{info.st_mtime_ns}".encode())
+                digest.update(f"|{name}:{content_digest(file, kind)}".encode())
         return digest.hexdigest()[:16]
 
     def stroke_sources(self, split: str = "background") -> list[dict]:
@@ -408,6 +411,29 @@ class Omniglot:
         shown = ", ".join(str(p / "class_labels.txt") for p in missing[:3])
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         return f" (a run needs its class_labels.txt; missing: {shown}{more})"
+
+
+#: the reading boundary's kind (size cap) of one file in a folder of images or strokes
+READ_KIND = {"images": "image", "strokes": "drawing"}
+
+
+def content_digest(path: Path, kind: str) -> str:
+    """SHA-256 of a data file's bytes (a zip, or one file of a folder of ``kind``), read in
+    chunks; remembered while the file's identity, size and change time stay the same (the
+    change time, unlike the modification time, cannot be set back), so a process hashes each
+    file once."""
+    info = os.stat(path)
+    return _content_digest(str(path), info.st_ino, info.st_size, info.st_ctime_ns, kind)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _content_digest(path: str, inode: int, size: int, ctime_ns: int, kind: str) -> str:
+    check_file(path, "zip" if path.endswith(".zip") else READ_KIND.get(kind, "image"))
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def info(root: str | os.PathLike | None = None) -> dict:

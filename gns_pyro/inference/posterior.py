@@ -208,6 +208,23 @@ def proposals_to_parses(proposals: list[list[np.ndarray]], settings=SplineSettin
     return Parses.from_control_points(drawings)
 
 
+def within_caps(candidates: Parses, parts) -> Parses:
+    """The proposals that the nets can score: at most ``parts.max_parts`` strokes, each of at
+    most ``parts.max_steps`` offsets (nets trained with small caps cannot read larger ones).
+
+    :raises DataError: when no proposal fits, naming the caps.
+    """
+    offsets = candidates.offset_mask.sum(-1).amax(-1)
+    fits = (candidates.num_strokes <= parts.max_parts) & (offsets <= parts.max_steps)
+    if not bool(fits.any()):
+        raise DataError(
+            f"every parse proposed for this image has more strokes (at least "
+            f"{int(candidates.num_strokes.min())}) or offsets than these nets can read (at "
+            f"most {parts.max_parts} strokes of {parts.max_steps} offsets)"
+        )
+    return candidates if bool(fits.all()) else candidates[fits].trim()
+
+
 def infer(
     image,
     parts=None,
@@ -243,7 +260,7 @@ def infer(
     report = progress if progress is not None else (lambda note: None)
     proposals = propose_strokes(image, walks, seed=seed)
     report(f"{len(proposals)} stroke proposals from the skeleton")
-    candidates = proposals_to_parses(proposals).to(parts.device, parts.dtype)
+    candidates = within_caps(proposals_to_parses(proposals), parts).to(parts.device, parts.dtype)
     types, _ = best_orders(
         parts, candidates, k=k, max_configs=max_configs, seed=seed, total_configs=total_configs
     )

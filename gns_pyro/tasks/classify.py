@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from gns_pyro.errors import DataError
 from gns_pyro.fileio import atomic_write_bytes
 from gns_pyro.inference.posterior import Posterior, infer
 from gns_pyro.inference.refinement import RefineSettings, RefitSettings, RefitStart, refit_tokens
@@ -270,13 +271,16 @@ def cached_posterior(
     key = parse_key(parts, image, settings)
     post = load_posterior(path, key) if path.exists() else None
     if post is None:
-        post = infer(
-            image,
-            parts,
-            k=settings.k,
-            seed=settings.seed,
-            refine_settings=RefineSettings(steps=settings.parse_steps),
-        )
+        try:
+            post = infer(
+                image,
+                parts,
+                k=settings.k,
+                seed=settings.seed,
+                refine_settings=RefineSettings(steps=settings.parse_steps),
+            )
+        except DataError as err:  # say which image of which run (a blank one, say)
+            raise DataError(f"{path.parent.name} {path.stem}: {err}") from None
         save_posterior(post, path, key)
     return post
 
@@ -364,7 +368,7 @@ def classify_run(
 def _selected_runs(data, data_dir, runs: Sequence[int] | None) -> dict:
     """The runs numbered ``runs`` (default: all) by name, each read (and checked: labels agree
     with images)."""
-    from gns_pyro.errors import DataError, DataNotFoundError
+    from gns_pyro.errors import DataNotFoundError
 
     data_dir = data.root if data_dir is None else data_dir  # the folder read, not None
     names = data.run_names()

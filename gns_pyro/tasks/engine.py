@@ -312,4 +312,34 @@ def _result(job, i: int, n: int):
         last = errors[-1]
         raise GNSError(f"job {i}/{n} failed: {last.strip()} (log: {job.paths.stderr})") from None
     except submitit.core.utils.UncompletedJobError as err:
-        raise GNSError(f"job {i}/{n} did not finish: {str(err).splitlines()[0]}") from None
+        reason = _why_unfinished(job)
+        first = str(err).splitlines()[0] if str(err).strip() else "no result"
+        raise GNSError(f"job {i}/{n} did not finish: {reason or first}") from None
+
+
+#: a job folder's disk with less room than this is reported as full
+FULL_DISK_BYTES = 1 << 20
+
+
+def _why_unfinished(job) -> str | None:
+    """What the job's own log says went wrong (its last error line), or that the disk of its
+    folder is full (then the log could not be written either); None if neither tells."""
+    try:
+        path = Path(job.paths.stderr)
+        info = os.stat(path)
+        if stat.S_ISREG(info.st_mode):
+            with open(path, "rb") as f:
+                f.seek(max(0, info.st_size - 65536))
+                lines = f.read().decode("utf-8", "replace").splitlines()
+            errors = [line.strip() for line in lines if "Error" in line]
+            if errors:
+                return f"{errors[-1][:300]} (log: {path})"
+    except (OSError, AttributeError):
+        pass
+    try:
+        folder = Path(job.paths.folder)
+        if shutil.disk_usage(folder).free < FULL_DISK_BYTES:
+            return f"the disk of its job folder {folder} is full"
+    except (OSError, AttributeError):
+        pass
+    return None

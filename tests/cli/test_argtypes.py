@@ -82,6 +82,17 @@ def test_png_file(tmp_path):
     (tmp_path / "d.png").mkdir()
     with pytest.raises(argparse.ArgumentTypeError, match="is a folder"):
         argtypes.png_file(str(tmp_path / "d.png"))
+    # a folder that is not one says what it is instead
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "file").write_text("")
+    for folder, message in [
+        ("loop", "loop of symbolic links"),
+        ("dangling", "symbolic link to nothing"),
+        ("file", "is not a folder"),
+    ]:
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            argtypes.png_file(str(tmp_path / folder / "a.png"))
 
 
 def test_out_folder(tmp_path):

@@ -60,6 +60,12 @@ def test_bad_alphabet_folders_are_one_line(tmp_path, capsys, styled_weights):
     write_png(broken / "a.png", 30)
     (broken / "b.png").write_bytes(b"this is no PNG")
     one_line_error(capsys, base + [str(broken)], "b.png")
+    blank = tmp_path / "blank"
+    blank.mkdir()
+    for name in ("a", "b", "c"):
+        write_png(blank / f"{name}.png", 30)
+    Image.fromarray(np.full((105, 105), 255, dtype=np.uint8)).save(blank / "b.png")
+    one_line_error(capsys, base + [str(blank)], "b.png: the image has no ink")
     one_line_error(capsys, base + [str(single / "a.png")], "is not a folder")
 
 

@@ -221,3 +221,28 @@ def test_infer_parses_on_the_domain_frame():
         infer(_image(), small, k=1)
     with pytest.raises(ValueError, match="48x48"):
         joint_log_prob(small, post.types, post.tokens, _image().expand(2, 105, 105).float())
+
+
+def test_proposals_beyond_the_nets_caps_are_left_out():
+    """Nets built with small caps (a weights file may say max_strokes 1) score only the
+    proposals they can read; with none left, one error names the caps."""
+    from types import SimpleNamespace
+
+    from gns_pyro.inference.posterior import within_caps
+
+    bar = np.array([[10.0, 10.0], [30.0, 12.0], [50.0, 10.0]])
+    candidates = Parses.from_control_points([[bar], [bar, bar + 20], [bar, bar + 20, bar + 40]])
+    kept = within_caps(candidates, SimpleNamespace(max_parts=2, max_steps=10))
+    assert kept.num_strokes.tolist() == [1, 2] and kept.max_strokes == 2
+    assert within_caps(candidates, SimpleNamespace(max_parts=3, max_steps=10)) is candidates
+    with pytest.raises(DataError, match="at most 1 strokes of 1 offsets"):
+        within_caps(candidates, SimpleNamespace(max_parts=1, max_steps=1))
+    # end to end: nets that can read one stroke parse a bar, and refuse the cross by name
+    torch.manual_seed(0)
+    one = CharacterParts(max_strokes=1).eval()
+    line = torch.zeros(105, 105, dtype=torch.bool)
+    line[50:53, 25:80] = True
+    post = infer(line, one, k=2, refine_settings=RefineSettings(steps=2))
+    assert post.types.num_strokes.max() == 1
+    with pytest.raises(DataError, match="at most 1 strokes"):
+        infer(_image(), one, k=2, refine_settings=RefineSettings(steps=2))

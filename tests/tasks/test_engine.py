@@ -167,6 +167,11 @@ JOBS = textwrap.dedent(
     def die(shard):
         os._exit(3)  # killed, say: no result of its own
 
+    def die_of_a_full_disk(shard):
+        import sys
+        print("OSError: [Errno 28] No space left on device", file=sys.stderr, flush=True)
+        os._exit(3)  # could not write its result
+
     def job_folder(shard):
         import stat
         import submitit
@@ -299,6 +304,14 @@ def test_a_pickle_planted_in_the_result_folder_never_runs(job_module, tmp_path):
     assert not marker.exists()
     pickle.loads(planted)  # the plant itself works: it would have run
     assert marker.exists()
+
+
+def test_a_job_that_died_is_reported_with_its_last_error_line(job_module, tmp_path):
+    from gns_pyro.errors import GNSError
+    from gns_pyro.tasks.engine import Cluster, scatter
+
+    with pytest.raises(GNSError, match=r"did not finish: OSError: .*No space left on device"):
+        scatter(job_module.die_of_a_full_disk, {}, Cluster(jobs=1, folder=tmp_path / "j"))
 
 
 def test_the_job_folder_is_private_to_the_run_and_removed_after_it(job_module, tmp_path):

@@ -89,15 +89,21 @@ def weights_digest(parts) -> str:
 MAX_SIZE = 4096
 
 
-def _check_sizes(config, path: Path, where: str = "config") -> None:
+#: deepest nesting a weights file's architecture description may have (it nests 3 deep)
+MAX_CONFIG_DEPTH = 16
+
+
+def _check_sizes(config, path: Path, where: str = "config", depth: int = 0) -> None:
+    if depth > MAX_CONFIG_DEPTH:
+        raise WeightsError(f"{path}: its architecture description is nested too deeply")
     if isinstance(config, dict):
         for key, value in config.items():
-            _check_sizes(value, path, f"{where}.{key}")
+            _check_sizes(value, path, f"{where}.{key}", depth + 1)
     elif isinstance(config, (list, tuple)):
         if not config:  # a net needs at least one layer of each kind it lists
             raise WeightsError(f"{path}: {where} is an empty list of sizes")
         for i, value in enumerate(config):
-            _check_sizes(value, path, f"{where}[{i}]")
+            _check_sizes(value, path, f"{where}[{i}]", depth + 1)
     elif isinstance(config, bool):
         return
     elif isinstance(config, int) and not 1 <= config <= MAX_SIZE:

@@ -199,6 +199,13 @@ def make_weights(kind: str, folder: Path) -> Path:
         config = json.loads(json.dumps(good["config"]))
         config["stroke_net"].update(hidden_size=4096, attention_size=4096, num_layers=64)
         torch.save({**good, "config": config}, path)
+    elif kind == "deep_config":
+        config = json.loads(json.dumps(good["config"]))
+        deep: list = []
+        for _ in range(400):  # (deep enough; pickling much deeper needs a higher limit)
+            deep = [deep]
+        config["location_net"]["channels"] = deep
+        torch.save({**good, "config": config}, path)
     elif kind == "empty_channels":
         config = json.loads(json.dumps(good["config"]))
         config["location_net"]["channels"] = []
@@ -233,6 +240,7 @@ WEIGHTS_CASES = {
     "old_format": "not a gns-pyro type-prior weights file",
     "huge_architecture": "over the cap",
     "empty_channels": "location_net.channels is an empty list",
+    "deep_config": "weights_deep_config.pt: its architecture description is nested too deeply",
 }
 
 

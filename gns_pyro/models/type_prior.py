@@ -58,7 +58,7 @@ def generate_type(
         :class:`~gns_pyro.models.domain.TeacherForcing` fast path, reads its precomputed
         outputs. Both give the same sites and log-probabilities.
     :param temperature: sampling temperature (1 = the model; 0.5 for new concepts).
-    :param max_parts: cap on parts (default ``parts.max_parts``).
+    :param max_parts: cap on parts (default, and at most, ``parts.max_parts``).
     :param plate: the plate of types when composed into a larger model.
     """
     if not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
@@ -67,7 +67,8 @@ def generate_type(
             f"temperature must be in [{MIN_TEMPERATURE}, {MAX_TEMPERATURE}], got {temperature}"
         )
     pyro.module("type_prior", parts)
-    max_parts = parts.max_parts if max_parts is None else max_parts
+    # never past the nets' own cap: a weights file may build nets for fewer parts than asked
+    max_parts = parts.max_parts if max_parts is None else min(max_parts, parts.max_parts)
     if parses is None:
         if batch_size is None or batch_size < 1:
             raise ValueError("give a positive batch_size or parses to observe")

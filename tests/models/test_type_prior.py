@@ -116,6 +116,17 @@ def test_stroke_cap_and_temperature(parts):
         generate_type(parts)
 
 
+def test_a_cap_above_the_nets_own_is_the_nets_own():
+    """Nets built for one part (a weights file may say max_strokes 1) are never asked for a
+    second, whatever cap a caller gives; their samples score under their own cap."""
+    torch.manual_seed(0)
+    one = CharacterParts(max_strokes=1).eval()
+    pyro.set_rng_seed(0)
+    types = generate_type(one, batch_size=6, max_parts=10)
+    assert types.num_strokes.max() == 1
+    assert torch.isfinite(type_log_prob(one, types)).all()
+
+
 def test_masked_sites_add_exactly_zero(parts):
     parses = _parses()
     trace = pyro.poutine.trace(generate_type).get_trace(parts, parses=parses)

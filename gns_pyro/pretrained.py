@@ -158,6 +158,8 @@ def load_type_prior(
                 f"over the cap of {MAX_PARAMETERS:,}"
             )
         parts = CharacterParts.from_config(payload["config"])
+    except WeightsError:
+        raise
     except (KeyError, TypeError, IndexError, ValueError) as err:
         raise WeightsError(f"{path}: unknown architecture description ({err})") from err
     expected = CharacterParts().config()

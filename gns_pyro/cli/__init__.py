@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from gns_pyro import __version__
 from gns_pyro.cli.streams import STDOUT_NAME, NamedStream
@@ -135,17 +136,21 @@ def main(argv: list[str] | None = None) -> int:
     if console and not debug:  # with --debug, Ctrl-C shows where it landed
         start_interrupt_watchdog(f"gns-pyro: {INTERRUPTED_LINE}")
     argv = [a for a in argv if a != "--debug"]  # accepted anywhere on the line
-    if console and not isinstance(sys.stdout, NamedStream):  # its errors say "standard output"
-        sys.stdout = NamedStream(sys.stdout, STDOUT_NAME)
+    if console:
+        # its errors say "standard output" (None: started with it closed, `>&-`)
+        if sys.stdout is not None and not isinstance(sys.stdout, NamedStream):
+            sys.stdout = NamedStream(sys.stdout, STDOUT_NAME)
+        if not debug:  # a warning is one line too, not Python's two with the source line
+            warnings.showwarning = _one_line_warning
     try:
         parser = build_parser()
         try:
             args = parser.parse_args(argv)
         except SystemExit:  # --help, --version: their text must reach stdout too
-            sys.stdout.flush()
+            _flush_stdout()
             raise
         status = int(args.func(args) or 0)
-        sys.stdout.flush()  # a failure on the last bytes is reported here, not at exit
+        _flush_stdout()  # a failure on the last bytes is reported here, not at exit
         return status
     except BrokenPipeError:
         # whoever read our output stopped (`gns-pyro ... | head`): not an error of ours; point
@@ -192,6 +197,16 @@ def describe_error(err: BaseException) -> str:
     return _one_line(f"{type(err).__name__}: {err}")
 
 
+def _flush_stdout() -> None:
+    if sys.stdout is not None:
+        sys.stdout.flush()
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` for the console script: ``gns-pyro: warning: ...``, one line."""
+    _say(f"warning: {_one_line(str(message))}")
+
+
 def _out_of_memory(err: BaseException) -> bool:
     """Whether ``err`` is torch's report of a failed allocation."""
     text = str(err)
@@ -206,6 +221,8 @@ def _one_line(text: str, limit: int = 400) -> str:
 
 
 def _say(message: str) -> None:
+    if sys.stderr is None:  # started with stderr closed (`2>&-`): print would use stdout
+        return
     try:
         print(f"gns-pyro: {message}", file=sys.stderr)
     except OSError:  # stderr itself is gone: nothing more to say

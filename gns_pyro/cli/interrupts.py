@@ -36,6 +36,8 @@ def exit_now(status: int, message: str | None = None) -> None:
     ``status`` at once, skipping the interpreter's teardown."""
     _exiting.acquire()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # closed when the command started
+            continue
         try:
             if message is not None and stream is sys.stderr:
                 stream.write(message + "\n")

@@ -238,6 +238,7 @@ def scatter(function, kwargs: dict, cluster: Cluster, progress=None) -> list:
     if not cluster.wait:
         return []
     reaper = _start_reaper(folder, jobs) if local else None
+    interrupted = False
     results: list = [None] * n
     try:
         pending = set(range(n))
@@ -249,7 +250,10 @@ def scatter(function, kwargs: dict, cluster: Cluster, progress=None) -> list:
                     if progress is not None:
                         progress.update(f"job {i + 1}/{n} finished")
             time.sleep(0.5)
-    except BaseException:  # Ctrl-C or a failed job: stop the others too (the log stays)
+    except BaseException as err:  # Ctrl-C or a failed job: stop the others too
+        # after Ctrl-C this process is about to end, and the reaper, left running, then ends
+        # the jobs and removes their folder; a failed job's folder stays for the log it names
+        interrupted = isinstance(err, KeyboardInterrupt)
         if stop is not None:
             Path(stop).touch()  # local jobs watch for it: they ignore Ctrl-C (see above)
         for job in jobs:
@@ -257,7 +261,7 @@ def scatter(function, kwargs: dict, cluster: Cluster, progress=None) -> list:
                 job.cancel(check=False)
         raise
     finally:
-        if reaper is not None:  # this process lives on to clean up, or has cleaned up
+        if reaper is not None and not interrupted:
             reaper.terminate()
             reaper.wait()
     if cluster.executor == "local":  # every job succeeded: its logs and pickles are spent

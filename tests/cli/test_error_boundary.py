@@ -205,3 +205,33 @@ def test_the_named_stream_names_itself_and_keeps_an_error_that_was_swallowed():
     with pytest.raises(OSError, match="standard output"):
         stream.flush()
     stream.flush()  # reported once
+
+
+@pytest.mark.parametrize("closed", [">&-", "2>&-", ">&- 2>&-"])
+def test_a_command_started_with_its_output_closed_runs_quietly(tmp_path, closed):
+    """``gns-pyro ... >&-``: Python sets sys.stdout to None; the command still works (its
+    output goes nowhere), and an error on a closed stderr is not printed to stdout."""
+    import shlex
+
+    script = (
+        f"{shlex.quote(sys.executable)} -m gns_pyro.cli data info --data-dir "
+        f"{shlex.quote(str(tmp_path))} --json {closed}; echo status $?"
+    )
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "status 0", done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    missing = tmp_path / "missing"
+    script = (
+        f"{shlex.quote(sys.executable)} -m gns_pyro.cli data info --data-dir "
+        f"{shlex.quote(str(missing))} 2>&-; echo status $?"
+    )
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines() == ["status 2"]  # nothing else on stdout
+
+
+def test_a_warning_on_the_console_is_one_line(capsys):
+    cli._one_line_warning(
+        "rebuilding unreadable spline cache /c.pt:\n  torch says\nmore", UserWarning, "x.py", 3
+    )
+    err = capsys.readouterr().err
+    assert err == "gns-pyro: warning: rebuilding unreadable spline cache /c.pt: torch says more\n"

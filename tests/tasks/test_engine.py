@@ -238,6 +238,12 @@ def test_ctrl_c_stops_the_parent_and_cancels_its_jobs(job_module, tmp_path):
     assert parent.wait(timeout=10) == 130
     assert time.monotonic() - sent < 3  # the parent answers Ctrl-C within seconds
     _assert_ends_within(worker, 10)
+    # the run's job folder goes with it (the reaper removes it once the parent has ended)
+    root = tmp_path / "j"
+    deadline = time.monotonic() + 5
+    while any(root.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(root.iterdir()) == []
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

@@ -59,7 +59,8 @@ def add_parser(subparsers) -> None:
         "--screen-parses",
         type=argtypes.count(1, 50),
         default=defaults.screen_parses,
-        help="parses of each image (its best) that the screen refits",
+        help="parses of each image (its best) that the screen refits (1: about 5x cheaper, "
+        "but the true class dropped in 3 of 200 trials)",
     )
     p.add_argument(
         "--keep",

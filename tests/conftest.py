@@ -79,3 +79,17 @@ def kept_job_folders(monkeypatch):
     kept: list = []
     monkeypatch.setattr(engine, "discard_job_folder", kept.append)
     return kept
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_files_stay_in_the_session(tmp_path_factory):
+    """The code under test puts local job folders (a failed run keeps its logs on purpose) and
+    other temporary files under pytest's own temporary tree, not the system's ``/tmp``."""
+    import tempfile
+
+    folder = tmp_path_factory.mktemp("system-tmp")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TMPDIR", str(folder))  # for the commands tests start as processes
+    patch.setattr(tempfile, "tempdir", str(folder))  # for this process (tempfile caches it)
+    yield folder
+    patch.undo()

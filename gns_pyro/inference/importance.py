@@ -23,11 +23,11 @@ import torch
 from gns_pyro.inference.laplace import (
     MIN_CURVATURE,
     LaplaceResult,
-    LatentSpace,
     _as_float64,
     _parse_space,
     _same_structure,
 )
+from gns_pyro.inference.latent_space import LatentSpace
 
 #: Degrees of freedom of Student-t proposal components (None: the Laplace Gaussians, which
 #: is what the check is meant to test).

@@ -66,6 +66,16 @@ def stop_site(i: int) -> str:
     return f"stop_{i}"
 
 
+def is_type_site(name: str) -> bool:
+    """Whether ``name`` is a site of GenerateType's per-site program (a start location, an
+    offset, an end flag or a stop flag): the sites whose log-probabilities the type prior's
+    nets give, which read the type's values alone."""
+    kind, _, rest = name.partition("_")
+    numbers = rest.split("_")
+    width = 2 if kind in ("offset", "end") else 1 if kind in ("loc", "stop") else 0
+    return width > 0 and len(numbers) == width and all(n.isdigit() for n in numbers)
+
+
 def has_end_site(t: int, max_steps: int) -> bool:
     """Whether offset ``t`` of a part is followed by an end flag: every offset but the one at
     the step cap, where the part ends by force."""

@@ -58,12 +58,13 @@ def test_batched_laplace_equals_item_by_item():
 def test_hessian_in_chunks_of_probes_is_the_same(monkeypatch):
     """Hessian-vector products a few per backward pass (bounded memory) give the same -H."""
     import gns_pyro.inference.laplace as laplace
+    import gns_pyro.inference.latent_space as latent_space
 
     targets = torch.tensor([[1.5, -0.7], [0.2, 0.4]], dtype=F64)
     start = {"z": torch.full((2, 2), 0.3, dtype=F64), "w": torch.full((2,), 1.5, dtype=F64)}
     space = laplace.LatentSpace(_plated_model(targets), start, batch_size=2)
     _, _, together = space.curvature(space.z)
-    monkeypatch.setattr(laplace, "PROBES_PER_PASS", 1)  # three passes for three variables
+    monkeypatch.setattr(latent_space, "PROBES_PER_PASS", 1)  # three passes for three variables
     _, _, one_by_one = space.curvature(space.z)
     for a, b in zip(together, one_by_one):
         torch.testing.assert_close(a, b)
@@ -140,3 +141,63 @@ def test_importance_sampling_checks_laplace_at_a_converged_mode(smooth_parts):
     assert check.log_marginal == pytest.approx(laplace.item(), abs=3.0)
     with pytest.raises(ValueError, match="num_samples"):
         importance_log_marginal(smooth_parts, types, tokens, image, results, num_samples=0)
+
+
+def _partly_local_model(targets):
+    """Items with z (2,), w > 0: ``a`` reads z alone, ``x`` reads z and w."""
+
+    def model():
+        with pyro.plate("items", targets.shape[0]):
+            z = pyro.sample("z", dist.Normal(torch.zeros(2, dtype=F64), 2.0).to_event(1))
+            w = pyro.sample("w", dist.LogNormal(torch.tensor(0.0, dtype=F64), 1.0))
+            pyro.sample("a", dist.Normal(z[:, 0] * z[:, 1], 0.5), obs=targets[:, 0])
+            pyro.sample("x", dist.Normal(z.sum(-1) * w, 0.3), obs=targets[:, 1])
+
+    return model
+
+
+def test_sites_declared_local_give_the_same_hessian_from_fewer_probes():
+    import gns_pyro.inference.laplace as laplace
+
+    targets = torch.tensor([[1.5, -0.7], [0.2, 0.4]], dtype=F64)
+    start = {
+        "z": torch.tensor([[0.3, -1.2], [0.8, 0.5]], dtype=F64),
+        "w": torch.full((2,), 1.5, dtype=F64),
+    }
+    model = _partly_local_model(targets)
+    whole = laplace.LatentSpace(model, start, batch_size=2)
+    local = laplace.LatentSpace(
+        model, start, batch_size=2, local_sites=(lambda name: name in ("z", "a"), {"z"})
+    )
+    f, grad, blocks = whole.curvature(whole.z)
+    f2, grad2, blocks2 = local.curvature(local.z)
+    torch.testing.assert_close(f2, f)
+    torch.testing.assert_close(grad2, grad)
+    for a, b in zip(blocks2, blocks):
+        torch.testing.assert_close(a, b)
+    # the declaration is used: claiming that x reads z alone loses its z-w curvature
+    wrong = laplace.LatentSpace(
+        model, start, batch_size=2, local_sites=(lambda name: name in ("z", "a", "x"), {"z"})
+    )
+    _, _, blocks3 = wrong.curvature(wrong.z)
+    assert not torch.allclose(blocks3[0], blocks[0])
+    with pytest.raises(ValueError, match="not variable sites"):
+        laplace.LatentSpace(model, start, batch_size=2, local_sites=(lambda name: True, {"y"}))
+
+
+def test_a_parse_hessian_through_its_type_sites_alone_is_the_whole_one(smooth_parts):
+    """The type prior's sites read only the type's values, so probing them along the type's
+    variables (the default for parses) gives the -H of probing everything."""
+    import gns_pyro.inference.laplace as laplace
+
+    types, tokens, image = _bar(smooth_parts, copies=2)
+    parts, types, tokens, image = laplace._as_float64(smooth_parts, types, tokens, image)
+    space = laplace._parse_space(parts, types, tokens, image)
+    assert space.local_sites is not None and 0 < int(space.local.sum()) < space.z.numel()
+    f, grad, blocks = space.curvature(space.z)
+    space.local_sites = None
+    f2, grad2, blocks2 = space.curvature(space.z)
+    torch.testing.assert_close(f, f2)
+    torch.testing.assert_close(grad, grad2)
+    for a, b in zip(blocks, blocks2):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)

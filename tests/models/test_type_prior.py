@@ -213,3 +213,14 @@ def test_conditions_of_an_untrimmed_slice_name_only_sites_that_exist(parts):
     assert trace_log_prob(trace).item() == pytest.approx(
         type_log_prob(parts, shortest).item(), rel=1e-9
     )
+
+
+def test_type_sites_are_named_apart_from_every_other_site():
+    from gns_pyro.models.sites import end_site, is_type_site, loc_site, offset_site, stop_site
+
+    assert all(
+        is_type_site(n) for n in (loc_site(0), offset_site(1, 2), end_site(3, 4), stop_site(2))
+    )
+    others = ("token_locations", "affine", "image", "type_table", "loc", "offset_1", "loc_a",
+              "stop_1_2", "end_1", "style", "offset_1_2_3")  # fmt: skip
+    assert not any(is_type_site(n) for n in others)

@@ -60,7 +60,8 @@ class LatentSpace:
         sites for which the predicate ``sites(name)`` is true depend on the variable sites named
         in ``variables`` alone. Their part of the Hessian is then taken with probes over those
         variables only, the rest of the log joint's with probes over all: the same -H, cheaper
-        when those sites are the costly ones (the type prior's nets in a parse).
+        when those sites are the costly ones (the type prior's nets in a parse). Used for
+        models over a plate of items (``batch_size``).
     """
 
     def __init__(
@@ -181,7 +182,7 @@ class LatentSpace:
         terms = self._log_joint_terms(z, split)
         everything = torch.ones_like(self.item, dtype=torch.bool)
         along = [self.local, everything] if split else [everything]
-        blocks = [torch.zeros(idx.numel(), idx.numel(), dtype=z.dtype) for idx in self.entries]
+        blocks = [z.new_zeros(idx.numel(), idx.numel()) for idx in self.entries]
         total = 0.0
         for k, (term, probed) in enumerate(zip(terms, along)):
             last = k == len(terms) - 1
@@ -206,7 +207,7 @@ class LatentSpace:
             local[mine] = torch.arange(mine.numel())
         width = int(local.max()) + 1
         if width == 0:
-            return [torch.zeros(idx.numel(), idx.numel(), dtype=z.dtype) for idx in self.entries]
+            return [z.new_zeros(idx.numel(), idx.numel()) for idx in self.entries]
         probes = (local.unsqueeze(0) == torch.arange(width).unsqueeze(1)).to(z.dtype)
         # a batched backward holds one copy of the graph's buffers per probe: a few at a time,
         # or an image whose parses have hundreds of variables asks for tens of gigabytes
@@ -226,7 +227,7 @@ class LatentSpace:
         blocks = []
         for idx in self.entries:
             mine = probed[idx].nonzero().squeeze(-1)  # positions within the item
-            h = torch.zeros(idx.numel(), idx.numel(), dtype=z.dtype)
+            h = z.new_zeros(idx.numel(), idx.numel())
             # column j of the item's block: the product probing its j-th probed entry
             # (rows outside the probed entries come out zero: the term does not depend on them)
             h[:, mine] = columns[: mine.numel(), idx].T.detach()

@@ -60,7 +60,9 @@ from pyro import poutine
 from gns_pyro.inference.latent_space import PROBES_PER_PASS, LatentSpace  # noqa: F401 (public)
 
 #: Newton steps, gradient tolerance and eigenvalue floor used unless the call gives others.
-POLISH_STEPS = 20
+#: Modes of real images under smooth nets take 20 to 100 steps to reach a maximum (measured
+#: on the first seeded evaluation images); a converged mode takes no more.
+POLISH_STEPS = 100
 GRADIENT_TOLERANCE = 1e-3
 MIN_CURVATURE = 1e-6
 #: Newton steps taken with one Hessian before it is recomputed (a Hessian costs ~100
